@@ -1,0 +1,127 @@
+"""The test harness: which steps each test runs on, and the fixtures that build their apps.
+
+A lesson's tests live in ``tests/test_<slug>*.py`` (``test_step01_setup.py`` is step 1's) and
+run on that step and on every later one: features are tested on every step that has them.
+
+    python -m pytest                                   every step's tests against solutions/
+    python -m pytest --workbook-target steps           ... against your exercises in steps/
+    python -m pytest --workbook-target steps --workbook-step 2    only step 2 (what `check 2` runs)
+
+``python -m workbook check N`` is the friendlier way to do the last one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.harness import LearnerCodeError, LiveServer, StepTarget, strong_key
+from workbook.course import REPO, load
+
+LESSON_FILE = re.compile(r"^test_step(\d\d)_")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("workbook")
+    group.addoption(
+        "--workbook-target", default="solutions", metavar="FOLDER",
+        help="folder holding the step packages to test: solutions (default), steps, or any path",
+    )
+    group.addoption(
+        "--workbook-step", type=int, default=None, metavar="N",
+        help="test only step N (with the lessons of steps 1..N)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "exercise(id): the test checks this exercise of course.toml")
+
+
+def target_root(config) -> Path:
+    value = config.getoption("--workbook-target")
+    path = Path(value)
+    if not path.is_absolute():
+        path = (REPO / value) if (REPO / value).is_dir() else (Path.cwd() / value)
+    return path.resolve()
+
+
+def lesson_of(path: str | Path) -> int | None:
+    """``tests/test_step02_authentication_live.py`` -> 2; other test files -> None."""
+    match = LESSON_FILE.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def pytest_generate_tests(metafunc):
+    if "step" not in metafunc.fixturenames:
+        return
+    lesson = lesson_of(metafunc.definition.path)
+    if lesson is None:
+        raise pytest.UsageError(f"{metafunc.definition.path}: only tests/test_stepNN_*.py may use the 'step' fixture")
+    only = metafunc.config.getoption("--workbook-step")
+    root = target_root(metafunc.config)
+    steps = [s for s in load().steps if s.number >= lesson and (only is None or s.number == only)]
+    metafunc.parametrize(
+        "step", [StepTarget(s, root) for s in steps], ids=[s.slug for s in steps], scope="module"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    known = load().exercises
+    for item in items:
+        for mark in item.iter_markers("exercise"):
+            if not mark.args or mark.args[0] not in known:
+                raise pytest.UsageError(f"{item.nodeid}: unknown exercise {mark.args!r} (see workbook/course.toml)")
+
+
+@pytest.fixture(autouse=True)
+def _no_flask_environment(monkeypatch):
+    """The learner's shell (FLASK_DEBUG=1, a key of their own...) must not change a verdict."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("FLASK_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def make_app(step, tmp_path):
+    """Build the step's app with a strong key and a fresh SQLite file; ``KEY=None`` drops a key."""
+
+    def make(**overrides):
+        config = {
+            "TESTING": True,
+            "JWT_SECRET_KEY": strong_key(),
+            "DATABASE": str(tmp_path / "app.sqlite"),
+        }
+        config.update(overrides)
+        config = {k: v for k, v in config.items() if v is not None}
+        try:
+            return step.create_app(config)
+        except LearnerCodeError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def live_server(step, tmp_path_factory):
+    """The step's app served by a real ``flask run`` process on 127.0.0.1 (one per module and step)."""
+    server = LiveServer(step, tmp_path_factory.mktemp(f"live-{step.step.slug}"))
+    try:
+        server.start()
+    except LearnerCodeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()

@@ -1,0 +1,213 @@
+"""Step 01 — set up: the factory, configuration layers, a strong JWT secret, a health check.
+
+These tests run on step 1 and on every later step: the setup's properties must survive every lesson.
+"""
+
+import ast
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from tests.harness import strong_key
+
+# ---------------------------------------------------------------------------------------------
+# exercise 1.3 health
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("health")
+def test_health_answers_ok_and_nothing_more(client):
+    """GET /health answers 200 {"status": "ok"} and reveals nothing else."""
+    r = client.get("/health")
+    assert r.status_code == 200, f"GET /health should answer 200, it answered {r.status_code}"
+    assert r.is_json, "GET /health should answer JSON (return a dict from the view)"
+    assert r.get_json() == {"status": "ok"}, (
+        f'GET /health should answer exactly {{"status": "ok"}} (no versions, no internals), '
+        f"it answered {r.get_json()}"
+    )
+
+
+@pytest.mark.exercise("health")
+def test_health_over_real_http(live_server):
+    """A real client on the network gets the health check from `flask run`."""
+    r = live_server.get("/health")
+    assert r.status == 200, f"GET /health over HTTP should answer 200, it answered {r.status}"
+    assert r.json() == {"status": "ok"}, f"GET /health over HTTP answered {r.text[:200]!r}"
+
+
+def test_unknown_path_is_a_plain_404(live_server):
+    """An unknown path answers 404, without a traceback or a crash."""
+    r = live_server.get("/nothing-here")
+    assert r.status == 404, f"an unknown path should answer 404, it answered {r.status}"
+    assert "Traceback" not in r.text, "the 404 page shows a Python traceback"
+
+
+# ---------------------------------------------------------------------------------------------
+# exercise 1.2 strong-secret
+# ---------------------------------------------------------------------------------------------
+
+WEAK_KEYS = {
+    "missing": None,
+    "empty": "",
+    "the classic tutorial's key": "your_jwt_secret_key",
+    "the classic key in capitals": "YOUR_JWT_SECRET_KEY",
+    "secret": "secret",
+    "changeme": "changeme",
+    "31 bytes": secrets.token_hex(16)[:31],
+    "64 times the same letter": "a" * 64,
+    "a long but published placeholder": "change-this-secret-key-in-production",
+    "a number (FLASK_JWT_SECRET_KEY=1234... is parsed as JSON)": 12345678901234567890123456789012345,
+}
+
+
+@pytest.mark.exercise("strong-secret")
+@pytest.mark.parametrize("key", WEAK_KEYS.values(), ids=WEAK_KEYS.keys())
+def test_refuses_to_start_with_a_weak_key(make_app, key):
+    """The app refuses to start with a missing, short, repetitive or published JWT key."""
+    try:
+        make_app(JWT_SECRET_KEY=key)
+    except Exception as exc:  # the step's InsecureConfigError
+        message = str(exc)
+        assert "JWT_SECRET_KEY" in message, f"the refusal should name JWT_SECRET_KEY; it said: {message!r}"
+        assert "secrets.token_hex" in message, (
+            "the refusal should show how to make a strong key "
+            f"(python -c \"import secrets; print(secrets.token_hex(32))\"); it said: {message!r}"
+        )
+    else:
+        pytest.fail(f"the app started with a weak JWT key ({key!r}): anyone could forge tokens with it")
+
+
+STRONG_KEYS = {
+    "token_hex(32)": strong_key(),
+    "token_urlsafe(24), exactly 32 bytes": secrets.token_urlsafe(24),
+    "16 two-byte letters = 32 bytes": "ÄÖÜäöüßéèêëàáâãå",
+}
+
+
+@pytest.mark.exercise("strong-secret")
+@pytest.mark.parametrize("key", STRONG_KEYS.values(), ids=STRONG_KEYS.keys())
+def test_starts_with_a_strong_key(make_app, key):
+    """The app starts with any random key of 32 bytes or more (bytes, not characters)."""
+    app = make_app(JWT_SECRET_KEY=key)
+    assert app.config["JWT_SECRET_KEY"] == key, "the app did not keep the JWT key it was given"
+
+
+@pytest.mark.exercise("strong-secret")
+def test_flask_cli_refuses_without_a_key_and_says_how(step, tmp_path):
+    """`flask` without FLASK_JWT_SECRET_KEY stops with a helpful message, not a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env["FLASK_DATABASE"] = str(tmp_path / "app.sqlite")
+    # `flask routes` loads the app exactly as `flask run` does, and exits either way.
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", step.step.slug, "routes"],
+        cwd=step.root, env=env, capture_output=True, text=True, timeout=60,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, "`flask --app ... run` starts without any JWT key: it must refuse"
+    assert "JWT_SECRET_KEY" in output and "secrets.token_hex" in output, (
+        f"`flask run` refused, but without saying how to make a key: {output[-600:]!r}"
+    )
+    assert "Traceback" not in output, (
+        "`flask run` shows a traceback instead of a message: raise InsecureConfigError, "
+        "a click exception, so that Flask prints just the message"
+    )
+
+
+def _hard_coded_secrets(source: str):
+    """(line, name) of every string literal given to a *SECRET_KEY name in Python source."""
+    def named_secret(node):
+        name = None
+        if isinstance(node, ast.Name):
+            name = node.id
+        elif isinstance(node, ast.Attribute):
+            name = node.attr
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            name = node.slice.value
+        elif isinstance(node, ast.Constant):
+            name = node.value
+        return isinstance(name, str) and name.upper().endswith("SECRET_KEY")
+
+    def literal(node):
+        return isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and node.value
+
+    for node in ast.walk(ast.parse(source)):
+        pairs = []
+        if isinstance(node, ast.Assign):
+            pairs = [(t, node.value) for t in node.targets]
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            pairs = [(node.target, node.value)]
+        elif isinstance(node, ast.Dict):
+            pairs = list(zip(node.keys, node.values))
+        elif isinstance(node, ast.Call):
+            pairs = [(ast.Name(k.arg), k.value) for k in node.keywords if k.arg]
+            if len(node.args) == 2:  # setdefault("JWT_SECRET_KEY", "...")
+                pairs.append(tuple(node.args))
+        for target, value in pairs:
+            if target is not None and named_secret(target) and literal(value):
+                yield node.lineno, value.value
+
+
+def test_secret_is_not_written_in_the_code(step):
+    """No JWT or Flask secret key is written in the source code (OWASP ASVS 5.0 V13.3.1)."""
+    for path in sorted(step.folder.rglob("*.py")):
+        try:
+            found = list(_hard_coded_secrets(path.read_text("utf-8")))
+        except SyntaxError:
+            continue  # reported by every test that imports the app
+        for line, _ in found:
+            pytest.fail(
+                f"{path.name}, line {line}, writes a secret key into the code: whoever reads the "
+                "code can forge tokens. Take it from the environment (FLASK_JWT_SECRET_KEY)."
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# exercise 1.1 config-order
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("config-order")
+def test_key_comes_from_the_environment(step, monkeypatch, tmp_path):
+    """FLASK_JWT_SECRET_KEY in the environment configures the key (no test_config at all)."""
+    key = strong_key()
+    monkeypatch.setenv("FLASK_JWT_SECRET_KEY", key)
+    monkeypatch.setenv("FLASK_DATABASE", str(tmp_path / "app.sqlite"))
+    try:
+        app = step.create_app()
+    except Exception as exc:
+        pytest.fail(
+            "with FLASK_JWT_SECRET_KEY set, create_app() still refused to start: the FLASK_* "
+            f"environment variables are not read ({type(exc).__name__}: {str(exc)[:80]}...)"
+        )
+    assert app.config["JWT_SECRET_KEY"] == key, "FLASK_JWT_SECRET_KEY did not become app.config['JWT_SECRET_KEY']"
+
+
+@pytest.mark.exercise("config-order")
+def test_test_config_overrides_the_environment(step, monkeypatch, tmp_path):
+    """test_config has the last word: it overrides FLASK_* variables, which override the defaults."""
+    from_env, from_test = strong_key(), strong_key()
+    monkeypatch.setenv("FLASK_JWT_SECRET_KEY", from_env)
+    monkeypatch.setenv("FLASK_DATABASE", str(tmp_path / "app.sqlite"))
+    app = step.create_app({"JWT_SECRET_KEY": from_test})
+    assert app.config["JWT_SECRET_KEY"] != from_env, "the environment overrode test_config: load test_config last"
+    assert app.config["JWT_SECRET_KEY"] == from_test, "test_config's JWT_SECRET_KEY was not applied"
+
+
+def test_debug_is_off_by_default(step, monkeypatch, tmp_path):
+    """Debug mode is off unless someone turns it on (the debugger is a remote Python console)."""
+    monkeypatch.setenv("FLASK_JWT_SECRET_KEY", strong_key())
+    monkeypatch.setenv("FLASK_DATABASE", str(tmp_path / "app.sqlite"))
+    app = step.create_app()
+    assert app.debug is False, "debug mode is on by default: anyone who triggers an error gets a Python console"
+    assert app.testing is False, "TESTING is on by default: errors would propagate instead of answering 500"
+
+
+def test_factory_makes_independent_apps(make_app):
+    """Each create_app() call returns a new app: tests and processes never share state."""
+    first, second = make_app(), make_app()
+    assert first is not second, "create_app returned the same app twice: build a new Flask() inside the factory"
+    assert first.config["JWT_SECRET_KEY"] != second.config["JWT_SECRET_KEY"]
+
