@@ -41,6 +41,7 @@ class Step:
     objectives: tuple[str, ...] = ()
     key_points: tuple[str, ...] = ()
     try_requests: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
     exercises: tuple[Exercise, ...] = field(default=())
 
     @property
@@ -112,6 +113,7 @@ def _step_from_toml(raw: dict) -> Step:
         objectives=tuple(raw.get("objectives", ())),
         key_points=tuple(raw.get("key_points", ())),
         try_requests=tuple(raw.get("try", ())),
+        references=tuple(raw.get("references", ())),
         exercises=exercises,
     )
 

@@ -1,0 +1,1 @@
+"""The workbook's command line: ``python -m workbook`` (see workbook/cli.py)."""

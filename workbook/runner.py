@@ -1,0 +1,122 @@
+"""The one way to run "step N's tests against folder X" — used by `check`, the integrity tests
+and the grader alike.
+
+pytest runs in a separate process (the learner's code never runs inside the CLI), with plugin
+autoloading off: nbval alone costs over a second to import, and a check must answer in under
+two. Verdicts come back as JSON from ``workbook.pytest_report``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .course import REPO, Course, Step, load
+
+
+@dataclass
+class TestResult:
+    nodeid: str
+    test: str
+    property: str
+    exercises: list[str]
+    lesson: int | None
+    outcome: str  # passed, failed, error, skipped
+    reason: str
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+
+@dataclass
+class CheckResult:
+    step: Step
+    target: Path
+    tests: list[TestResult] = field(default_factory=list)
+    problem: str = ""  # the run itself went wrong: timeout, collection error, no tests
+    seconds: float = 0.0
+    pytest_output: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.problem and bool(self.tests) and all(t.passed for t in self.tests)
+
+    @property
+    def failures(self) -> list[TestResult]:
+        return [t for t in self.tests if not t.passed]
+
+    def failing_exercises(self) -> list[str]:
+        """Ids of this step's exercises with at least one failing test, in course order."""
+        failing = {ex for t in self.failures for ex in t.exercises}
+        return [ex.id for ex in self.step.exercises if ex.id in failing]
+
+
+def _lesson_of(filename: str) -> int | None:
+    name = Path(filename).name
+    if name.startswith("test_step") and name[9:11].isdigit():
+        return int(name[9:11])
+    return None
+
+
+def pytest_command(step: Step, target: Path, report: Path, course: Course) -> list[str]:
+    files = [str(f.relative_to(REPO)) for s in course.lessons_up_to(step.number) for f in s.test_files]
+    return [
+        sys.executable, "-m", "pytest", *files,
+        "-q", "--no-header", "-p", "no:cacheprovider",
+        "-o", "addopts=",  # no nbval here: it is for the notebooks
+        "-p", "workbook.pytest_report", f"--workbook-report={report}",
+        f"--workbook-target={target}", f"--workbook-step={step.number}",
+    ]
+
+
+def run_step_tests(step: Step, target: Path, *, timeout: float = 300.0, course: Course | None = None,
+                   env: dict[str, str] | None = None) -> CheckResult:
+    """Run the tests of lessons 1..N against ``target/<slug>`` and collect the verdicts."""
+    course = course or load()
+    result = CheckResult(step=step, target=target)
+    if not step.folder(target).is_dir():
+        result.problem = f"{step.folder(target)} does not exist"
+        return result
+    with tempfile.TemporaryDirectory(prefix="workbook-check-") as scratch:
+        report = Path(scratch) / "report.json"
+        run_env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_"))}
+        run_env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1")
+        run_env.update(env or {})
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                pytest_command(step, target, report, course), cwd=REPO, env=run_env,
+                capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            result.problem = (
+                f"the tests did not finish within {timeout:.0f} s: does your code wait forever "
+                "(an endless loop, a server started inside create_app)?"
+            )
+            return result
+        result.seconds = time.monotonic() - started
+        result.pytest_output = done.stdout + done.stderr
+        if not report.exists():
+            result.problem = "pytest stopped before running any test:\n" + result.pytest_output[-2000:]
+            return result
+        data = json.loads(report.read_text("utf-8"))
+    for raw in data["tests"]:
+        result.tests.append(
+            TestResult(
+                nodeid=raw["nodeid"], test=raw["test"], property=raw["property"],
+                exercises=raw["exercises"], lesson=_lesson_of(raw["file"]),
+                outcome=raw["outcome"], reason=raw["reason"],
+            )
+        )
+    if data.get("collection_errors"):
+        result.problem = "the tests could not be collected:\n" + data["collection_errors"][0]["reason"]
+    elif not result.tests:
+        result.problem = "no test ran:\n" + result.pytest_output[-2000:]
+    return result

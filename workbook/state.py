@@ -1,0 +1,100 @@
+"""The learner's local state, in the git-ignored ``.workbook/`` folder of the repository.
+
+- ``state.json``: hints revealed per exercise, the last check's verdict per step folder;
+- ``dev-secret-key``: the development JWT key `workbook run` makes on first use.
+
+Everything here is a convenience: deleting the folder loses nothing but progress marks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from pathlib import Path
+
+from .course import REPO, Step
+from .exercises import starter_files, step_files
+
+STATE_DIR = REPO / ".workbook"
+STATE_FILE = STATE_DIR / "state.json"
+DEV_KEY_FILE = STATE_DIR / "dev-secret-key"
+
+
+def _read() -> dict:
+    try:
+        data = json.loads(STATE_FILE.read_text("utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(data: dict) -> None:
+    STATE_DIR.mkdir(exist_ok=True)
+    tmp = STATE_FILE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, STATE_FILE)
+
+
+def folder_hash(folder: Path) -> str:
+    """A fingerprint of a step folder's files (names and contents)."""
+    digest = hashlib.sha256()
+    for rel in step_files(folder):
+        digest.update(rel.as_posix().encode() + b"\0" + (folder / rel).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def is_untouched_starter(step: Step, folder: Path) -> bool:
+    """True when the learner's folder is exactly the generated starter."""
+    expected = starter_files(step)
+    actual = {rel.as_posix(): (folder / rel).read_bytes() for rel in step_files(folder)}
+    return actual == expected
+
+
+def record_check(folder: Path, passed: bool, failing: list[str]) -> None:
+    data = _read()
+    data.setdefault("checks", {})[folder.relative_to(REPO).as_posix()] = {
+        "hash": folder_hash(folder), "passed": passed, "failing": failing,
+    }
+    _write(data)
+
+
+def last_check(folder: Path) -> dict | None:
+    """The last recorded verdict for this folder, if its files have not changed since."""
+    try:
+        key = folder.relative_to(REPO).as_posix()
+    except ValueError:
+        return None
+    entry = _read().get("checks", {}).get(key)
+    if entry and entry.get("hash") == folder_hash(folder):
+        return entry
+    return None
+
+
+def hints_seen(exercise_id: str) -> int:
+    return int(_read().get("hints", {}).get(exercise_id, 0))
+
+
+def set_hints_seen(exercise_id: str, count: int) -> None:
+    data = _read()
+    data.setdefault("hints", {})[exercise_id] = count
+    _write(data)
+
+
+def dev_secret_key() -> tuple[str, bool]:
+    """The development JWT key, made on first use: (key, made_now)."""
+    try:
+        key = DEV_KEY_FILE.read_text("utf-8").strip()
+        if len(key) >= 64:
+            return key, False
+    except OSError:
+        pass
+    STATE_DIR.mkdir(exist_ok=True)
+    key = secrets.token_hex(32)
+    DEV_KEY_FILE.write_text(key + "\n", encoding="utf-8")
+    try:
+        os.chmod(DEV_KEY_FILE, 0o600)  # owner only (no effect on Windows)
+    except OSError:
+        pass
+    return key, True
