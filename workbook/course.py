@@ -13,6 +13,7 @@ SOLUTIONS = REPO / "solutions"
 STEPS = REPO / "steps"
 NOTEBOOKS = REPO / "notebooks"
 TESTS = REPO / "tests"
+README_FILE = REPO / "README.md"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import ui
+from . import state, ui
 from .course import REPO, SOLUTIONS, STEPS, load
 
 SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
@@ -126,8 +126,8 @@ def run_checks() -> int:
     except Exception as exc:  # noqa: BLE001
         bad(f"the reference app does not start: {type(exc).__name__}: {exc}", INSTALL)
     try:
-        probe = REPO / ".workbook"
-        probe.mkdir(exist_ok=True)
+        probe = state.state_dir()
+        probe.mkdir(parents=True, exist_ok=True)
         (probe / ".write-test").write_text("ok")
         (probe / ".write-test").unlink()
         ui.ok("can save progress in .workbook/")

@@ -17,24 +17,31 @@ from pathlib import Path
 from .course import REPO, Step
 from .exercises import starter_files, step_files
 
-STATE_DIR = REPO / ".workbook"
-STATE_FILE = STATE_DIR / "state.json"
-DEV_KEY_FILE = STATE_DIR / "dev-secret-key"
+
+
+def state_dir() -> Path:
+    """``.workbook/`` in the repository; WORKBOOK_STATE_DIR moves it (the CLI's tests do)."""
+    return Path(os.environ.get("WORKBOOK_STATE_DIR") or REPO / ".workbook")
+
+
+def dev_key_file() -> Path:
+    return state_dir() / "dev-secret-key"
 
 
 def _read() -> dict:
     try:
-        data = json.loads(STATE_FILE.read_text("utf-8"))
+        data = json.loads((state_dir() / "state.json").read_text("utf-8"))
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
 
 
 def _write(data: dict) -> None:
-    STATE_DIR.mkdir(exist_ok=True)
-    tmp = STATE_FILE.with_suffix(".tmp")
+    folder = state_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "state.json.tmp"
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, STATE_FILE)
+    os.replace(tmp, folder / "state.json")
 
 
 def folder_hash(folder: Path) -> str:
@@ -52,9 +59,16 @@ def is_untouched_starter(step: Step, folder: Path) -> bool:
     return actual == expected
 
 
+def _key(folder: Path) -> str:
+    try:
+        return folder.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return folder.resolve().as_posix()
+
+
 def record_check(folder: Path, passed: bool, failing: list[str]) -> None:
     data = _read()
-    data.setdefault("checks", {})[folder.relative_to(REPO).as_posix()] = {
+    data.setdefault("checks", {})[_key(folder)] = {
         "hash": folder_hash(folder), "passed": passed, "failing": failing,
     }
     _write(data)
@@ -62,11 +76,7 @@ def record_check(folder: Path, passed: bool, failing: list[str]) -> None:
 
 def last_check(folder: Path) -> dict | None:
     """The last recorded verdict for this folder, if its files have not changed since."""
-    try:
-        key = folder.relative_to(REPO).as_posix()
-    except ValueError:
-        return None
-    entry = _read().get("checks", {}).get(key)
+    entry = _read().get("checks", {}).get(_key(folder))
     if entry and entry.get("hash") == folder_hash(folder):
         return entry
     return None
@@ -85,16 +95,16 @@ def set_hints_seen(exercise_id: str, count: int) -> None:
 def dev_secret_key() -> tuple[str, bool]:
     """The development JWT key, made on first use: (key, made_now)."""
     try:
-        key = DEV_KEY_FILE.read_text("utf-8").strip()
+        key = dev_key_file().read_text("utf-8").strip()
         if len(key) >= 64:
             return key, False
     except OSError:
         pass
-    STATE_DIR.mkdir(exist_ok=True)
+    state_dir().mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
-    DEV_KEY_FILE.write_text(key + "\n", encoding="utf-8")
+    dev_key_file().write_text(key + "\n", encoding="utf-8")
     try:
-        os.chmod(DEV_KEY_FILE, 0o600)  # owner only (no effect on Windows)
+        os.chmod(dev_key_file(), 0o600)  # owner only (no effect on Windows)
     except OSError:
         pass
     return key, True

@@ -1,0 +1,240 @@
+"""The learner's CLI (`python -m workbook`): what a learner sees, including when things go wrong.
+
+Each test works on a scratch copy of steps/ and a scratch state folder, never on the learner's
+own progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from tests.harness import free_port
+from workbook import cli, doctor, exercises, state
+from workbook.course import REPO, SOLUTIONS, load
+
+COURSE = load()
+STEP = COURSE.steps[0]  # the CLI's behaviour does not depend on which step
+
+
+@pytest.fixture
+def learner(tmp_path, monkeypatch):
+    """A fresh learner: untouched starters in a scratch steps/, no progress yet."""
+    steps = tmp_path / "steps"
+    for step in COURSE.steps:
+        exercises.write_starter(step, COURSE, steps_root=steps)
+    monkeypatch.setattr(cli, "STEPS", steps)
+    monkeypatch.setenv("WORKBOOK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("FLASK_JWT_SECRET_KEY", raising=False)
+    return steps
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli.main, [str(a) for a in args], prog_name="python -m workbook")
+    assert "Traceback" not in result.output, f"the learner saw a traceback:\n{result.output}"
+    assert "\x1b[" not in result.output, "colour codes were written to something that is not a terminal"
+    return result
+
+
+def solve(steps, step=STEP):
+    shutil.rmtree(step.folder(steps))
+    shutil.copytree(step.folder(SOLUTIONS), step.folder(steps), ignore=shutil.ignore_patterns("__pycache__"))
+
+
+# --- the course map ------------------------------------------------------------------------------
+
+
+def test_python_m_workbook_prints_the_map_and_the_next_step(tmp_path):
+    env = {**os.environ, "WORKBOOK_STATE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "workbook"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert COURSE.title in done.stdout
+    for step in COURSE.steps:
+        assert step.title in done.stdout, f"step {step.number} is missing from the course map"
+    assert "Next:" in done.stdout or "Every step passes" in done.stdout
+
+
+def test_map_prints_on_a_console_without_unicode(tmp_path):
+    """Old Windows consoles (cp1252) and redirected output cannot print ✓ or █: no crash, ASCII instead."""
+    env = {**os.environ, "WORKBOOK_STATE_DIR": str(tmp_path), "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "workbook"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "UnicodeEncodeError" not in done.stderr
+
+
+def test_status_follows_the_learner(learner):
+    first = invoke("status")
+    assert "not started" in first.output and "jupyter lab notebooks/" in first.output
+    config = STEP.folder(learner) / "config.py"
+    config.write_text(config.read_text("utf-8") + "\n# my work\n", encoding="utf-8")
+    assert "in progress" in invoke("status").output
+    solve(learner)
+    assert invoke("check", STEP.number).exit_code == 0
+    after = invoke()
+    assert "done" in after.output and f"1/{len(COURSE.steps)} steps done" in after.output
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def test_check_of_the_solution_passes():
+    result = invoke("check", STEP.number, "--solution")
+    assert result.exit_code == 0, result.output
+    assert "passes" in result.output
+
+
+def test_check_of_the_fresh_starter_fails_and_says_what_to_do(learner):
+    result = invoke("check", STEP.number)
+    assert result.exit_code == 1, "check must exit non-zero when the step does not pass"
+    for ex in STEP.exercises:
+        assert f"python -m workbook hint {STEP.number} {ex.index}" in result.output
+    assert f"run `python -m workbook check {STEP.number}` again" in result.output
+    assert "def test_" not in result.output and "=====" not in result.output, "pytest noise reached the learner"
+
+
+def test_check_an_unknown_step():
+    result = invoke("check", 42)
+    assert result.exit_code == 2
+    assert "there is no step 42" in result.output
+
+
+def test_check_a_deleted_step_folder(learner):
+    shutil.rmtree(STEP.folder(learner))
+    result = invoke("check", STEP.number)
+    assert result.exit_code == 1
+    assert "does not exist" in result.output and "git checkout" in result.output
+
+
+def test_check_a_syntax_error_names_the_file_and_line(learner):
+    init = STEP.folder(learner) / "__init__.py"
+    init.write_text(init.read_text("utf-8") + "\ndef broken(:\n", encoding="utf-8")
+    result = invoke("check", STEP.number)
+    assert result.exit_code == 1
+    assert "SyntaxError" in result.output and "__init__.py" in result.output and "line" in result.output
+
+
+# --- hint ----------------------------------------------------------------------------------------
+
+
+def test_hints_come_one_at_a_time_and_are_remembered(learner):
+    ex = STEP.exercises[0]
+    first = invoke("hint", STEP.number, ex.index)
+    assert f"Hint 1/{len(ex.hints)}" in first.output and f"Hint 2/{len(ex.hints)}" not in first.output
+    second = invoke("hint", STEP.number, ex.index)
+    assert f"Hint 2/{len(ex.hints)}" in second.output
+    again = invoke("hint", STEP.number, ex.index, "--again")
+    assert f"Hint 2/{len(ex.hints)}" in again.output and f"Hint 3/{len(ex.hints)}" not in again.output
+    for _ in ex.hints:
+        last = invoke("hint", STEP.number, ex.index)
+    assert "That was the last hint" in last.output
+
+
+def test_hint_picks_the_exercise_the_last_check_found_failing(learner):
+    target = STEP.exercises[-1]
+    state.record_check(STEP.folder(learner), False, [target.id])
+    result = invoke("hint", STEP.number)
+    assert f"Exercise {target.label} ({target.id})" in result.output
+
+
+def test_hint_for_an_unknown_exercise(learner):
+    result = invoke("hint", STEP.number, 99)
+    assert result.exit_code == 2 and "has no exercise" in result.output
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def test_run_serves_on_loopback_with_debug_off_and_a_dev_key(learner, monkeypatch):
+    calls = []
+    monkeypatch.setattr("flask.Flask.run", lambda app, **kw: calls.append((app, kw)))
+    result = invoke("run", STEP.number, "--solution", "--port", free_port())
+    assert result.exit_code == 0, result.output
+    app, kwargs = calls[0]
+    assert kwargs["host"] == "127.0.0.1" and kwargs["debug"] is False
+    key = state.dev_key_file().read_text("utf-8").strip()
+    assert len(key) == 64 and app.config["JWT_SECRET_KEY"] == key
+    assert "Made a development JWT key" in result.output and "curl" in result.output
+    again = invoke("run", STEP.number, "--solution", "--port", free_port())
+    assert "Using the development JWT key" in again.output, "the key must be made once, then reused"
+
+
+def test_run_when_the_port_is_taken(learner):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = invoke("run", STEP.number, "--port", port)
+    assert result.exit_code == 1
+    assert "already in use" in result.output and f"--port {port + 1}" in result.output
+
+
+def test_run_with_a_syntax_error(learner):
+    init = STEP.folder(learner) / "__init__.py"
+    init.write_text("def create_app(:\n", encoding="utf-8")
+    result = invoke("run", STEP.number, "--port", free_port())
+    assert result.exit_code == 1 and "SyntaxError" in result.output
+
+
+def test_run_really_serves_http(tmp_path):
+    """`python -m workbook run 1 --solution` on a fresh clone: no setup, a real server answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env["WORKBOOK_STATE_DIR"] = str(tmp_path)
+    server = subprocess.Popen([sys.executable, "-m", "workbook", "run", str(STEP.number), "--solution",
+                               "--port", str(port)], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                    assert r.status == 200 and json.load(r) == {"status": "ok"}
+                    break
+            except OSError:
+                assert server.poll() is None, f"`workbook run` exited: {server.stdout.read()}"
+                assert time.monotonic() < deadline, "`workbook run` did not serve within 20 s"
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=10)
+    assert "Made a development JWT key" in out
+
+
+# --- doctor and dev ------------------------------------------------------------------------------
+
+
+def test_doctor_checks_the_machine(learner):
+    result = invoke("doctor")
+    assert result.exit_code in (0, 1)
+    for section in ("Python", "Packages", "Jupyter", "The course"):
+        assert section in result.output
+
+
+def test_doctor_reports_a_problem_with_its_fix(learner, monkeypatch):
+    monkeypatch.setattr(doctor, "pinned_requirements", lambda: [("surely-not-installed-xyz", "1.0", "")])
+    result = invoke("doctor")
+    assert result.exit_code == 1
+    assert "surely-not-installed-xyz is not installed" in result.output
+    assert "Fix: python -m pip install -r requirements.txt" in result.output
+
+
+def test_requirements_are_all_pinned():
+    pins = doctor.pinned_requirements()
+    lines = [line.split("#")[0].strip() for line in (REPO / "requirements.txt").read_text().splitlines()]
+    assert len(pins) == len([line for line in lines if line]), "every requirement must be pinned with =="
+
+
+def test_dev_sync_check_agrees():
+    result = invoke("dev", "sync", "--check")
+    assert result.exit_code == 0, result.output

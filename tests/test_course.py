@@ -1,0 +1,42 @@
+"""The course metadata is the one source of truth: it is valid, and what repeats it agrees."""
+
+import pytest
+
+from workbook import cli
+from workbook.course import NOTEBOOKS, README_FILE, SOLUTIONS, STEPS, load
+
+
+def test_metadata_loads_and_names_real_files():
+    course = load()
+    assert course.steps, "workbook/course.toml lists no steps"
+    for step in course.steps:
+        assert step.folder(SOLUTIONS).is_dir(), f"solutions/{step.slug} is missing"
+        assert step.folder(STEPS).is_dir(), f"steps/{step.slug} is missing (python -m workbook dev sync)"
+        assert (NOTEBOOKS / step.notebook).is_file(), f"notebooks/{step.notebook} is missing"
+        assert step.test_files, f"tests/test_{step.slug}*.py is missing"
+        assert step.objectives and step.key_points and step.references, f"step {step.number} lacks framing"
+
+
+def test_readme_course_map_is_generated_from_the_metadata():
+    """The README's course map is exactly what `python -m workbook dev sync` writes."""
+    text = README_FILE.read_text("utf-8")
+    assert cli.readme_with_map(text) == text, "README.md's course map is stale: run `python -m workbook dev sync`"
+
+
+def test_bad_metadata_is_reported_in_words(tmp_path):
+    bad = tmp_path / "course.toml"
+    bad.write_text(
+        '[course]\ntitle = "t"\nsubtitle = "s"\n'
+        '[[steps]]\nnumber = 2\nslug = "step01_x"\ntitle = "x"\nconcept = "c"\nnotebook = "01_x.ipynb"\nminutes = 1\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="numbered 1, 2, 3"):
+        load.__wrapped__(bad)
+
+
+def test_exercise_lookup_by_number_id_or_label():
+    step = load().steps[0]
+    first = step.exercises[0]
+    assert step.exercise("1") is step.exercise(first.id) is step.exercise(first.label) is first
+    with pytest.raises(KeyError, match="has no exercise"):
+        step.exercise("99")
