@@ -85,6 +85,12 @@ def _no_flask_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
+# Password hashing at the lowest argon2 cost, so that a test suite of hundreds of logins stays
+# fast (from step 02 on; earlier steps ignore the keys). Production parameters are tested on
+# their own, and the timing test chooses a realistic cost.
+CHEAP_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
+
+
 @pytest.fixture
 def make_app(step, tmp_path):
     """Build the step's app with a strong key and a fresh SQLite file; ``KEY=None`` drops a key."""
@@ -94,6 +100,7 @@ def make_app(step, tmp_path):
             "TESTING": True,
             "JWT_SECRET_KEY": strong_key(),
             "DATABASE": str(tmp_path / "app.sqlite"),
+            **CHEAP_HASHING,
         }
         config.update(overrides)
         config = {k: v for k, v in config.items() if v is not None}
@@ -118,7 +125,8 @@ def client(app):
 @pytest.fixture(scope="module")
 def live_server(step, tmp_path_factory):
     """The step's app served by a real ``flask run`` process on 127.0.0.1 (one per module and step)."""
-    server = LiveServer(step, tmp_path_factory.mktemp(f"live-{step.step.slug}"))
+    env = {f"FLASK_{name}": str(value) for name, value in CHEAP_HASHING.items()}
+    server = LiveServer(step, tmp_path_factory.mktemp(f"live-{step.step.slug}"), env=env)
     try:
         server.start()
     except LearnerCodeError as exc:

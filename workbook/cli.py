@@ -289,13 +289,28 @@ def _environment(values: dict[str, str]):
                 os.environ[name] = value
 
 
-def try_lines(step: Step, port: int) -> list[str]:
+def try_lines(step: Step, port: int, windows: bool = os.name == "nt") -> list[str]:
+    """The step's `try` requests as commands to paste: curl, or PowerShell's Invoke-RestMethod
+    (PowerShell mangles JSON quotes in arguments to curl.exe)."""
     base = f"http://127.0.0.1:{port}"
     lines = []
     for request in step.try_requests:
-        method, path = request.split(" ", 1)
-        flag = "" if method == "GET" else f"-X {method} "
-        lines.append(f"curl -i {flag}{base}{path}")
+        method, url = request["method"], f"{base}{request['path']}"
+        if windows:
+            parts = [f"Invoke-RestMethod -Method {method} -Uri {url}"]
+            if "json" in request:
+                parts.append(f"-ContentType application/json -Body '{request['json']}'")
+            if request.get("bearer"):
+                parts.append('-Headers @{Authorization = "Bearer $TOKEN"}')
+        else:
+            parts = ["curl -i"] + ([f"-X {method}"] if method != "GET" else []) + [url]
+            if "json" in request:
+                parts.append(f"-H 'Content-Type: application/json' -d '{request['json']}'")
+            if request.get("bearer"):
+                parts.append('-H "Authorization: Bearer $TOKEN"')
+        lines.append(" ".join(parts))
+    if any(r.get("bearer") for r in step.try_requests):
+        lines.append("($TOKEN: set it to the access_token that /login answered)")
     return lines
 
 
@@ -348,7 +363,7 @@ def run(step_number: str, solution: bool, port: int) -> None:
     ui.echo(f"  at http://127.0.0.1:{port}  (debug off; CTRL+C to stop)")
     lines = try_lines(step, port)
     if lines:
-        ui.echo("  Try, in another terminal (on Windows PowerShell type curl.exe):")
+        ui.echo("  Try, in another terminal:")
         for line in lines:
             ui.echo(f"    {line}")
     ui.echo()

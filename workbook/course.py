@@ -41,7 +41,7 @@ class Step:
     minutes: int
     objectives: tuple[str, ...] = ()
     key_points: tuple[str, ...] = ()
-    try_requests: tuple[str, ...] = ()
+    try_requests: tuple[dict, ...] = ()
     references: tuple[str, ...] = ()
     exercises: tuple[Exercise, ...] = field(default=())
 

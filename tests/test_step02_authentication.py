@@ -1,0 +1,364 @@
+"""Step 02 — authentication with JWT, attacked in-process (Flask's test client).
+
+Runs on step 2 and every later step. Status codes that step 05 unifies (a forged token is 422 in
+Flask-JWT-Extended's default answer, 401 from step 05 on) are checked as "refused", here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import statistics
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests import jwt_tools
+from tests.harness import strong_key
+
+PASSWORD = "violet kettle under a quiet moon"
+BAD_CREDENTIALS = {"msg": "Bad username or password"}
+
+# OWASP Password Storage Cheat Sheet: argon2id configurations of equal strength (memory in KiB,
+# iterations), all with parallelism 1. A configuration passes if it is at least as costly as one.
+OWASP_ARGON2ID_MINIMUMS = [(47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5)]
+
+
+def register(client, username="alice", password=PASSWORD):
+    return client.post("/register", json={"username": username, "password": password})
+
+
+def login(client, username="alice", password=PASSWORD):
+    return client.post("/login", json={"username": username, "password": password})
+
+
+def token_for(client, username="alice", password=PASSWORD):
+    assert register(client, username, password).status_code == 201, "registration failed"
+    r = login(client, username, password)
+    assert r.status_code == 200, f"login with the right password answered {r.status_code}"
+    return r.get_json()["access_token"]
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def summary(r):
+    """A response in a few words, without the token itself."""
+    body = r.get_json(silent=True)
+    if isinstance(body, dict) and "access_token" in body:
+        return f"{r.status_code} with a token"
+    return f"{r.status_code} {body if body is not None else r.get_data(as_text=True)[:80]!r}"
+
+
+def stored_hashes(app):
+    with sqlite3.connect(app.config["DATABASE"]) as con:
+        return {row[0]: row[1] for row in con.execute("SELECT username, password_hash FROM user")}
+
+
+def argon2_parameters(stored):
+    """(type, m, t, p) from '$argon2id$v=19$m=65536,t=3,p=4$...', or None if it is not an argon2 hash."""
+    match = re.match(r"^\$(argon2(?:id|i|d))\$v=\d+\$m=(\d+),t=(\d+),p=(\d+)\$", stored or "")
+    return (match[1], int(match[2]), int(match[3]), int(match[4])) if match else None
+
+
+# --------------------------------------------------------------------------------------------
+# The classic endpoints, their shapes, and what the token contains
+# --------------------------------------------------------------------------------------------
+
+
+def test_register_login_and_call_the_protected_route(client):
+    """The classic flow works: 201 on register, 200 with access_token on login, 200 on /protected."""
+    r = register(client)
+    assert r.status_code == 201 and r.get_json() == {"msg": "User registered successfully"}, (
+        f"POST /register should answer 201 {{'msg': 'User registered successfully'}}, got {r.status_code} {r.get_json()}"
+    )
+    r = login(client)
+    assert r.status_code == 200 and "access_token" in r.get_json(), f"login failed: {r.status_code} {r.get_json()}"
+    r = client.get("/protected", headers=bearer(r.get_json()["access_token"]))
+    assert r.status_code == 200, f"/protected with a fresh token answered {r.status_code}"
+
+
+def test_token_response_is_never_cached(client):
+    """The login response carries a token, so caches must not keep it (RFC 6749 §5.1)."""
+    register(client)
+    r = login(client)
+    assert "no-store" in r.headers.get("Cache-Control", ""), "the token response lacks Cache-Control: no-store"
+    assert r.headers.get("Pragma") == "no-cache", "the token response lacks Pragma: no-cache (RFC 6749 §5.1)"
+
+
+def test_a_taken_username_is_a_conflict(client):
+    """Registering a taken name answers 409 and does not replace the first account's password."""
+    register(client, "alice", PASSWORD)
+    r = register(client, "alice", "a different password entirely")
+    assert r.status_code == 409, f"a second registration of 'alice' answered {r.status_code}, expected 409"
+    assert login(client, "alice", PASSWORD).status_code == 200, "the second registration changed alice's password"
+
+
+def test_token_says_who_by_id_and_lives_fifteen_minutes(client):
+    """The token's subject is the user's id as a string, signed with HS256, expiring after 15 minutes."""
+    token = token_for(client)
+    header, payload = jwt_tools.read(token)
+    assert header["alg"] == "HS256", f"the token is signed with {header['alg']}, expected HS256"
+    assert isinstance(payload["sub"], str) and payload["sub"].isdigit(), (
+        f"the token's sub should be the user's id as a string, it is {payload['sub']!r}"
+    )
+    assert payload["exp"] - payload["iat"] == 15 * 60, "access tokens should live 15 minutes by default"
+
+
+def test_token_lifetime_is_configurable(make_app):
+    """JWT_ACCESS_TOKEN_EXPIRES (FLASK_JWT_ACCESS_TOKEN_EXPIRES=<seconds>) changes the lifetime."""
+    client = make_app(JWT_ACCESS_TOKEN_EXPIRES=120).test_client()
+    _, payload = jwt_tools.read(token_for(client))
+    assert payload["exp"] - payload["iat"] == 120
+
+
+def test_users_survive_a_restart(make_app):
+    """Users live in the SQLite file: a new app on the same DATABASE knows them."""
+    register(make_app().test_client())
+    assert login(make_app().test_client()).status_code == 200, "after a restart, alice could not log in"
+
+
+def test_injection_strings_are_just_data(client):
+    """SQL in a username is stored and compared as text (parameterized queries)."""
+    sly = "alice'); DROP TABLE user; --"
+    assert register(client, sly).status_code == 201
+    assert login(client, sly).status_code == 200, "a username containing SQL could not log in"
+    r = login(client, "' OR '1'='1", "' OR '1'='1")
+    assert r.status_code == 401, f"a classic SQL injection login answered {r.status_code}"
+    assert register(client, "bob").status_code == 201, "the user table did not survive"
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 2.1 hash-password
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("hash-password")
+def test_passwords_are_stored_as_argon2id_hashes(app):
+    """The database holds an argon2id hash, never the password itself."""
+    register(app.test_client())
+    stored = stored_hashes(app)["alice"]
+    assert stored != PASSWORD, "the password is stored in plain text: whoever reads the database reads it"
+    assert PASSWORD not in stored, "the stored value contains the password"
+    params = argon2_parameters(stored)
+    assert params and params[0] == "argon2id", f"the stored value is not an argon2id hash: {stored[:30]!r}..."
+    with open(app.config["DATABASE"], "rb") as raw:
+        assert PASSWORD.encode() not in raw.read(), "the password appears in the database file"
+
+
+@pytest.mark.exercise("hash-password")
+def test_same_password_gives_different_hashes(app):
+    """Each hash has its own random salt: two users with one password do not share a hash."""
+    client = app.test_client()
+    register(client, "alice")
+    register(client, "bob")
+    hashes = stored_hashes(app)
+    assert hashes["alice"] != hashes["bob"], "two equal passwords gave equal hashes: no salt"
+
+
+@pytest.mark.exercise("hash-password")
+def test_production_cost_meets_the_owasp_minimum(make_app):
+    """Without test settings, hashes cost at least OWASP's minimum (argon2id, e.g. m=19 MiB, t=2)."""
+    app = make_app(ARGON2_TIME_COST=None, ARGON2_MEMORY_COST=None, ARGON2_PARALLELISM=None)
+    register(app.test_client())
+    params = argon2_parameters(stored_hashes(app)["alice"])
+    assert params and params[0] == "argon2id", "the production configuration does not store argon2id hashes"
+    _, memory, iterations, _ = params
+    assert any(memory >= m and iterations >= t for m, t in OWASP_ARGON2ID_MINIMUMS), (
+        f"argon2id with m={memory} KiB, t={iterations} is below every OWASP minimum configuration"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 2.2 verify-password
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("verify-password")
+def test_a_wrong_password_gets_no_token(client):
+    """A wrong password answers 401 "Bad username or password", with no token."""
+    register(client)
+    r = login(client, password="not the password at all")
+    assert r.status_code == 401, f"a wrong password answered {r.status_code}: it must be refused"
+    assert r.get_json() == BAD_CREDENTIALS, f"expected {BAD_CREDENTIALS}, got {r.get_json()}"
+
+
+@pytest.mark.exercise("verify-password")
+def test_unknown_user_and_wrong_password_look_the_same(client):
+    """An unknown user and a wrong password get the same status, body and headers (no enumeration)."""
+    register(client)
+    wrong = login(client, "alice", "not the password at all")
+    unknown = login(client, "nobody-by-this-name", "not the password at all")
+    assert (wrong.status_code, wrong.get_json()) == (unknown.status_code, unknown.get_json()), (
+        f"a wrong password answered {summary(wrong)} but an unknown user {summary(unknown)}: "
+        "an attacker can tell which usernames exist"
+    )
+    assert wrong.status_code == 401
+    assert sorted(wrong.headers.keys()) == sorted(unknown.headers.keys()), "the headers differ"
+
+
+@pytest.mark.exercise("verify-password")
+def test_unknown_user_takes_as_long_as_a_wrong_password(make_app):
+    """A stopwatch cannot tell an unknown user from a wrong password (a dummy hash is checked)."""
+    # OWASP's minimum argon2id cost: ~20 ms a check, far above the noise of a request.
+    client = make_app(ARGON2_TIME_COST=2, ARGON2_MEMORY_COST=19456, ARGON2_PARALLELISM=1).test_client()
+    register(client)
+
+    def seconds(username):
+        started = time.perf_counter()
+        login(client, username, "not the password at all")
+        return time.perf_counter() - started
+
+    wrong, unknown = [], []
+    for _ in range(7):
+        wrong.append(seconds("alice"))
+        unknown.append(seconds("nobody-by-this-name"))
+    ratio = statistics.median(unknown) / statistics.median(wrong)
+    assert ratio > 0.5, (
+        f"an unknown user is answered in {ratio:.0%} of the time of a wrong password: the response "
+        "time reveals which usernames exist (check a dummy hash when the user is unknown)"
+    )
+
+
+@pytest.mark.exercise("verify-password")
+def test_old_hashes_are_upgraded_on_login(make_app):
+    """When the cost parameters go up, a user's hash is re-made with them at the next login."""
+    old = make_app(ARGON2_TIME_COST=1)
+    register(old.test_client())
+    before = argon2_parameters(stored_hashes(old)["alice"])
+    new = make_app(ARGON2_TIME_COST=2)
+    assert login(new.test_client()).status_code == 200, "after the cost changed, alice could not log in"
+    after = argon2_parameters(stored_hashes(new)["alice"])
+    assert before and after and (before[2], after[2]) == (1, 2), (
+        f"the hash was not upgraded at login: t={before and before[2]} before, t={after and after[2]} after"
+    )
+    assert login(new.test_client()).status_code == 200, "the upgraded hash does not verify"
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 2.3 protect-route: forged and missing tokens
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("protect-route")
+def test_protected_route_says_who_you_are(client):
+    """/protected answers who the token belongs to: the username and the id."""
+    token = token_for(client)
+    r = client.get("/protected", headers=bearer(token))
+    body = r.get_json()
+    assert r.status_code == 200, f"/protected with a valid token answered {r.status_code}"
+    assert body.get("logged_in_as") == "alice", f"/protected should say logged_in_as alice, it said {body}"
+    assert body.get("user_id") == jwt_tools.read(token)[1]["sub"], "user_id should be the token's subject"
+
+
+@pytest.mark.exercise("protect-route")
+def test_no_token_no_entry(client):
+    """Without a token, /protected answers 401."""
+    r = client.get("/protected")
+    assert r.status_code == 401, f"/protected without a token answered {r.status_code}: it is not protected"
+
+
+def forgeries(token, key):
+    """Every way an attacker holding one valid token (but not the key) might try to get in."""
+    header, payload = jwt_tools.read(token)
+    later = int(datetime.now(timezone.utc).timestamp()) + 3600
+    return {
+        "alg none, no signature": jwt_tools.forge({"alg": "none", "typ": "JWT"}, {**payload, "sub": "1"}),
+        "alg NoNe": jwt_tools.forge({"alg": "NoNe", "typ": "JWT"}, payload),
+        "payload edited after signing": jwt_tools.with_payload(token, sub="999", exp=later),
+        "signed with another key": jwt_tools.forge(header, payload, strong_key()),
+        "signed with the classic tutorial's key": jwt_tools.forge(header, payload, "your_jwt_secret_key"),
+        "HS512 with the right key (algorithm not pinned)": jwt_tools.forge({**header, "alg": "HS512"}, payload, key),
+        "signature stripped": token.rsplit(".", 1)[0] + ".",
+        "garbage": "abc",
+    }
+
+
+FORGERY_NAMES = list(forgeries(jwt_tools.forge({"alg": "HS256"}, {"sub": "1"}, "k" * 32), "k" * 32))
+
+
+@pytest.mark.exercise("protect-route")
+@pytest.mark.parametrize("kind", FORGERY_NAMES)
+def test_forged_tokens_are_refused(app, kind):
+    """A forged token (alg none, edited payload, wrong key, other algorithm) gets no access."""
+    client = app.test_client()
+    token = token_for(client)
+    register(client, "mallory")
+    forged = forgeries(token, app.config["JWT_SECRET_KEY"])[kind]
+    r = client.get("/protected", headers=bearer(forged))
+    assert r.status_code in (401, 422), f"a token '{kind}' was accepted ({r.status_code}): anyone could forge one"
+
+
+@pytest.mark.exercise("protect-route")
+def test_expired_tokens_are_refused(app):
+    """A correctly signed token whose exp has passed gets no access."""
+    client = app.test_client()
+    token = token_for(client)
+    header, payload = jwt_tools.read(token)
+    past = int((datetime.now(timezone.utc) - timedelta(minutes=1)).timestamp())
+    expired = jwt_tools.forge(header, {**payload, "exp": past, "iat": past - 900, "nbf": past - 900},
+                              app.config["JWT_SECRET_KEY"])
+    r = client.get("/protected", headers=bearer(expired))
+    assert r.status_code == 401, f"an expired token answered {r.status_code}: expired tokens must be refused"
+
+
+@pytest.mark.exercise("protect-route")
+def test_a_valid_token_for_a_user_that_does_not_exist(app):
+    """A correctly signed token for an id with no account gets 401, not a crash."""
+    client = app.test_client()
+    header, payload = jwt_tools.read(token_for(client))
+    ghost = jwt_tools.forge(header, {**payload, "sub": "424242"}, app.config["JWT_SECRET_KEY"])
+    r = client.get("/protected", headers=bearer(ghost))
+    assert r.status_code == 401, f"a token for a user that does not exist answered {r.status_code}"
+
+
+# --------------------------------------------------------------------------------------------
+# Nothing breaks, nothing leaks
+# --------------------------------------------------------------------------------------------
+
+BAD_BODIES = {
+    "no body": dict(),
+    "text/plain": dict(data='{"username": "alice", "password": "x"}', content_type="text/plain"),
+    "form": dict(data={"username": "alice", "password": "x"}),
+    "malformed JSON": dict(data='{"username": ', content_type="application/json"),
+    "a JSON list": dict(json=["alice", PASSWORD]),
+    "a JSON string": dict(json="alice"),
+    "JSON null": dict(data="null", content_type="application/json"),
+    "an empty object": dict(json={}),
+    "no password (the classic bypass)": dict(json={"username": "alice"}),
+    "null password": dict(json={"username": "alice", "password": None}),
+    "a number as password": dict(json={"username": "alice", "password": 12345}),
+    "a list as username": dict(json={"username": ["alice"], "password": PASSWORD}),
+    "empty strings": dict(json={"username": "", "password": ""}),
+}
+
+
+@pytest.mark.parametrize("path", ["/register", "/login"])
+@pytest.mark.parametrize("body", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_bad_bodies_authenticate_nobody_and_break_nothing(client, path, body):
+    """A body that is not a JSON object with a username and a password gets a 4xx, never a 500 or a token."""
+    register(client)
+    r = client.post(path, **body)
+    assert r.status_code < 500, f"POST {path} with {body} crashed the app ({r.status_code})"
+    assert 400 <= r.status_code < 500, f"POST {path} with {body} answered {r.status_code}, expected a 4xx"
+    assert b"access_token" not in r.data, f"POST {path} with {body} handed out a token"
+
+
+def test_no_password_or_hash_in_responses_tokens_or_logs(app, caplog):
+    """Passwords and hashes never appear in a response, a token or a log line."""
+    caplog.set_level(logging.DEBUG)
+    client = app.test_client()
+    seen = []
+    for r in (register(client), login(client), login(client, password="wrong guess here")):
+        seen.append(r.get_data(as_text=True) + str(r.headers))
+    token = login(client).get_json()["access_token"]
+    seen.append(str(jwt_tools.read(token)))
+    seen.append(client.get("/protected", headers=bearer(token)).get_data(as_text=True))
+    seen.append(caplog.text)
+    stored = stored_hashes(app)["alice"]
+    for text in seen:
+        assert PASSWORD not in text and "wrong guess here" not in text, f"a password leaked: {text[:200]}"
+        assert stored not in text and "$argon2" not in text, f"a password hash leaked: {text[:200]}"
