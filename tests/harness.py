@@ -61,9 +61,11 @@ class LiveServer:
 
     def start(self, timeout: float = 20.0) -> LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+        self.jwt_key = strong_key()  # known to the tests, as a leaked key would be
+        self.database = self.workdir / "live.sqlite"
         env.update(
-            FLASK_JWT_SECRET_KEY=strong_key(),
-            FLASK_DATABASE=str(self.workdir / "live.sqlite"),
+            FLASK_JWT_SECRET_KEY=self.jwt_key,
+            FLASK_DATABASE=str(self.database),
             PYTHONDONTWRITEBYTECODE="1",
             PYTHONUNBUFFERED="1",
         )

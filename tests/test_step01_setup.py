@@ -209,5 +209,5 @@ def test_factory_makes_independent_apps(make_app):
     """Each create_app() call returns a new app: tests and processes never share state."""
     first, second = make_app(), make_app()
     assert first is not second, "create_app returned the same app twice: build a new Flask() inside the factory"
-    assert first.config["JWT_SECRET_KEY"] != second.config["JWT_SECRET_KEY"]
+    assert first.config["JWT_SECRET_KEY"] != second.config["JWT_SECRET_KEY"], "two apps share their configuration"
 

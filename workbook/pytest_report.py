@@ -39,9 +39,11 @@ def _reason(report, call, item) -> str:
         return str(report.longrepr)[-500:] if report.longrepr else ""
     exc = excinfo.value
     if isinstance(exc, AssertionError):
-        text = str(exc)
+        text = str(exc).strip()
+        if not text or text.startswith("assert "):  # no message was written for this check
+            return "a check failed: " + (text.splitlines()[0] if text else "(no details)")
         # pytest's assertion rewriting appends "\nassert <expression>": keep the human part.
-        return text.split("\nassert ")[0].strip() or "an assertion failed"
+        return text.split("\nassert ")[0].strip()
     if excinfo.typename in ("Failed", "Skipped", "XFailed"):
         return str(exc).strip()
     if isinstance(exc, SyntaxError):

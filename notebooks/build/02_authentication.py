@@ -1,0 +1,789 @@
+"""Build notebooks/02_authentication.ipynb (step 02 — Authentication with JWT) from the cells below.
+
+Edit the cells here, not in the .ipynb, then rebuild and re-execute from the repository root:
+
+    python notebooks/build/02_authentication.py
+    jupyter nbconvert --to notebook --execute --inplace \\
+        --ExecutePreprocessor.record_timing=False notebooks/02_authentication.ipynb
+    python -m pytest notebooks/02_authentication.ipynb        # nbval: the stored outputs must reproduce
+
+The notebook is stored with its outputs (it renders on GitHub) and nbval compares every one of
+them, so each output is deterministic: no raw tokens, no iat/exp/jti values, no password-hash
+salts, no paths. Timings vary from run to run: they appear only in figures (nbval compares a
+figure's text form, not its pixels) and in cells marked `# NBVAL_IGNORE_OUTPUT`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "02_authentication.ipynb"
+
+CELLS: list[tuple[str, str, str]] = []  # (kind, id, source)
+
+
+def md(cell_id: str, text: str) -> None:
+    CELLS.append(("markdown", cell_id, text.strip("\n")))
+
+
+def code(cell_id: str, text: str, hidden: bool = False) -> None:
+    CELLS.append(("code-hidden" if hidden else "code", cell_id, text.strip("\n")))
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. Opening
+# ------------------------------------------------------------------------------------------------
+
+code("intro", r'''
+import sys, pathlib
+sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
+
+from workbook.notebook import intro, outro
+
+intro(2)
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 2. The attack, on the classic app
+# ------------------------------------------------------------------------------------------------
+
+md("attack-intro", r'''
+## The attack: what the classic app gives away
+
+Step 01 fixed the classic tutorial's key. Its user handling is still the tutorial's: a Python
+dictionary `users` that maps each username to the password *as typed*, a `/login` that compares
+with `users.get(username) != password`, and a `/register` that says "User already exists".
+
+You will attack it three ways: read its passwords, log in as a user who does not exist, and find
+out who has an account. The helper below sends one request to the classic app, in this process.
+(It silences PyJWT's warning about the tutorial's 19-byte key: notebook 01 showed it.)
+''')
+
+code("classic-setup", r'''
+import json, warnings
+
+import classic_app  # notebooks/classic_app.py: the tutorial's app, as it is usually taught
+
+
+def classic(method, path, body=None, token=None):
+    """Send one request to the classic app; return (status, JSON body)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # InsecureKeyLengthWarning, on every encode and decode
+        response = classic_app.app.test_client().open(path, method=method, json=body, headers=headers)
+    return response.status_code, response.get_json()
+
+
+classic_app.users.clear()  # start from an empty store, so that re-running gives the same answers
+for user, password in [("alice", "violet kettle under a quiet moon"), ("bob", "hunter2")]:
+    status, body = classic("POST", "/register", {"username": user, "password": password})
+    print(f"register {user:6} -> {status} {json.dumps(body)}")
+''')
+
+md("leak-intro", r'''
+### 1. Read the passwords out of the store
+
+The classic app keeps its users in `classic_app.users`. In a real app that would be a database
+table, and tables leak: a SQL injection, a backup left in a bucket, a stolen laptop, a curious
+administrator. Here is what whoever gets a copy reads:
+''')
+
+code("leak", r'''
+for user, password in classic_app.users.items():
+    print(f"{user:6} {password!r}")
+''')
+
+md("leak-lesson", r'''
+Every password, as typed. The attacker can now log in as anyone, and, because people reuse
+passwords, try the same pairs on e-mail providers, banks and shops (credential stuffing). A
+password store must be useless to whoever reads it: store a slow, salted hash instead (OWASP ASVS
+5.0 **V11.4.2**; the OWASP Password Storage Cheat Sheet).
+''')
+
+md("ghost-intro", r'''
+### 2. Log in as a user who does not exist
+
+Look at the classic login's test: `if users.get(username) != password`. For a username that is not
+in the dictionary, `users.get` returns `None`. And a JSON body without a `"password"` key makes
+`request.json.get("password")` return `None` too. `None != None` is `False`: no error, a token.
+''')
+
+code("ghost", r'''
+status, body = classic("POST", "/login", {"username": "ghost"})  # no password at all
+print("POST /login {\"username\": \"ghost\"} ->", status, "with a token:", "access_token" in body)
+
+status, body = classic("GET", "/protected", token=body["access_token"])
+print("GET /protected with that token    ->", status, json.dumps(body))
+print("is 'ghost' a registered user?", "ghost" in classic_app.users)
+''')
+
+md("ghost-lesson", r'''
+A valid token for `ghost`, an account nobody ever created. Had the app stored a role or an account
+number under the token's identity, you would now be acting as whoever `ghost` resolves to. The
+bug is not exotic: any check that compares a value that may be missing with another value that may
+be missing has it. A login must refuse a request that does not carry both a username and a
+password before it looks anything up.
+''')
+
+md("enum-intro", r'''
+### 3. Tell existing users from absent ones
+
+The classic `/login` answers "Bad username or password" whether the user exists or not: good. But
+the door next to it, `/register`, answers **"User already exists"** for a taken name. So you try a
+list of likely usernames and read the answers:
+''')
+
+code("enum", r'''
+candidates = ["admin", "alice", "bob", "carol", "root"]
+
+for name in candidates:
+    status, body = classic("POST", "/register", {"username": name, "password": "attacker's password"})
+    verdict = "EXISTS" if body["msg"] == "User already exists" else "absent (now registered by you)"
+    print(f"{name:6} -> {status} {body['msg']:29} {verdict}")
+
+classic_app.users.clear()  # leave the classic app empty, for the next run
+''')
+
+md("enum-lesson", r'''
+Two of five names exist, and the probe cost nothing. A list of valid usernames is the first half of
+every password-guessing attack: the attacker now spends guesses only on real accounts, and knows
+whom to phish. The OWASP Authentication Cheat Sheet ("Authentication and Error Messages") asks
+that authentication answer the same way whether or not the user exists, and ASVS 5.0 **V6.3.8**
+says that valid users must not be deducible "by basing on error messages, HTTP response codes, or
+different response times", registration included.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 3. A JWT taken apart
+# ------------------------------------------------------------------------------------------------
+
+md("step02-intro", r'''
+## Our step 02 app
+
+Step 02's `create_app` adds three modules to step 01's factory: `db.py` (users in SQLite),
+`passwords.py` (argon2id hashes) and `auth.py` (`/register`, `/login`, `/protected`). Each run of
+this notebook uses a fresh SQLite file in a temporary folder, a fresh random key, and the
+production cost for password hashes (64 MiB, 3 passes, 4 lanes: about a tenth of a second per hash).
+''')
+
+code("step02-app", r'''
+import os, secrets, sqlite3, tempfile
+from contextlib import closing
+
+from solutions.step02_authentication import create_app, passwords
+
+workdir = pathlib.Path(tempfile.mkdtemp())  # deleted at the end of the notebook
+app = create_app({"JWT_SECRET_KEY": secrets.token_hex(32), "DATABASE": str(workdir / "app.sqlite"),
+                  "TESTING": True})
+client = app.test_client()
+
+PASSWORDS = {"alice": "violet kettle under a quiet moon", "bob": "correct horse battery staple",
+             "carol": "correct horse battery staple"}  # bob and carol chose the same password
+for user, password in PASSWORDS.items():
+    response = client.post("/register", json={"username": user, "password": password})
+    print(f"register {user:6} -> {response.status_code} {json.dumps(response.get_json())}")
+
+response = client.post("/login", json={"username": "alice", "password": PASSWORDS["alice"]})
+token = response.get_json()["access_token"]
+print("log in as alice ->", response.status_code, "| body keys:", list(response.get_json()))
+print("  Cache-Control:", response.headers["Cache-Control"], "| Pragma:", response.headers["Pragma"])
+''')
+
+md("no-store", r'''
+The login answer carries `Cache-Control: no-store` and `Pragma: no-cache`: a token is a
+credential, and RFC 6749 §5.1 requires token responses not to be cached by browsers or proxies.
+''')
+
+md("jwt-tools-intro", r'''
+## A JWT taken apart
+
+A JWT (RFC 7519) is three parts joined by dots: `base64url(header).base64url(payload).signature`.
+Base64url (RFC 7515 §2) is an *encoding*, not encryption: anyone can reverse it. These few lines
+are the whole toolkit an attacker needs to read any token, and to make new ones:
+''')
+
+code("jwt-tools", r'''
+import base64, hashlib, hmac
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")  # JWTs drop the "=" padding
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def read(token):
+    """(header, payload) of any token, checking nothing: what every client can see."""
+    header, payload, _ = token.split(".")
+    return json.loads(b64url_decode(header)), json.loads(b64url_decode(payload))
+
+
+def forge(header, payload, key=None):
+    """A token with this header and payload, signed with `key` (HS256 or HS512), or unsigned."""
+    signing_input = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(payload).encode())
+    if header["alg"] == "none":
+        return signing_input + "."  # "none": no signature at all
+    digest = {"HS256": hashlib.sha256, "HS512": hashlib.sha512}[header["alg"]]
+    return signing_input + "." + b64url(hmac.new(key.encode(), signing_input.encode(), digest).digest())
+
+
+def masked(payload):
+    """The payload with its time and random values replaced by placeholders (they change on every run)."""
+    return {claim: "<time>" if claim in ("iat", "nbf", "exp") else
+                   "<random>" if claim in ("jti", "csrf") else value
+            for claim, value in payload.items()}
+
+
+header, payload = read(token)
+parts = token.split(".")
+print("the token:", len(token), "characters =", " + 1 + ".join(str(len(part)) for part in parts),
+      "(header . payload . signature)")
+print("the header part, the same in every token this app makes:", parts[0])
+''')
+
+md("jwt-picture-intro", r'''
+Here is alice's token, part by part: the coloured strip is the token itself, to scale; below it,
+what each part says once decoded. Values that change on every login are shown as placeholders.
+''')
+
+code("jwt-picture", r'''
+# The picture of the token. The drawing code is not the lesson: skip it.
+import io, logging, textwrap
+
+logging.getLogger("matplotlib").setLevel(logging.ERROR)  # a first run may log that it builds a font cache
+from matplotlib.figure import Figure
+from matplotlib.patches import ConnectionPatch, FancyBboxPatch, Rectangle
+from IPython.display import Image
+
+COLOURS = {"header": "#fb015b", "payload": "#d63aff", "signature": "#00b9f1"}  # as on jwt.io
+signature_text = textwrap.dedent("""\
+    HMAC-SHA256(
+      server's key,
+      header part + "." +
+      payload part
+    )
+
+    {} bytes, {} characters
+    only the key holder can
+    compute it""").format(len(b64url_decode(parts[2])), len(parts[2]))
+BOXES = [
+    ("header", "HEADER: how it is signed", json.dumps(header, indent=2)),
+    ("payload", "PAYLOAD: the claims", json.dumps(masked(payload), indent=2)),
+    ("signature", "SIGNATURE: integrity", signature_text),
+]
+
+fig = Figure(figsize=(11, 6.4), dpi=110)
+ax = fig.add_axes([0, 0, 1, 1])
+ax.set_xlim(0, 11)
+ax.set_ylim(0, 6.4)
+ax.axis("off")
+
+# The token, to scale: one strip, three coloured parts, two dots.
+x, strip_y, scale = 0.4, 5.55, 10.2 / (len(token))
+strip_centres = []
+for (name, _, _), part in zip(BOXES, parts):
+    width = len(part) * scale
+    ax.add_patch(Rectangle((x, strip_y), width, 0.42, facecolor=COLOURS[name], edgecolor="none"))
+    ax.text(x + width / 2, strip_y + 0.21, f"{name}  ({len(part)})", ha="center", va="center",
+            fontsize=8.5, color="white", fontweight="bold")
+    strip_centres.append(x + width / 2)
+    x += width + scale  # the "." between parts
+ax.text(0.4, 6.15, f"alice's token: {len(token)} characters, three base64url parts joined by dots",
+        fontsize=11, color="#222222", va="center")
+
+# Below: each part decoded.
+for i, ((name, title, text), centre) in enumerate(zip(BOXES, strip_centres)):
+    left = 0.4 + i * 3.55
+    ax.add_patch(FancyBboxPatch((left, 0.55), 3.3, 4.2, boxstyle="round,pad=0.02,rounding_size=0.1",
+                                facecolor="white", edgecolor=COLOURS[name], linewidth=2))
+    ax.text(left + 0.15, 4.5, title, fontsize=10.5, fontweight="bold", color=COLOURS[name], va="center")
+    ax.text(left + 0.15, 4.2, text, fontsize=8.6, family="monospace", va="top", color="#222222")
+    ax.add_artist(ConnectionPatch((centre, strip_y), (left + 1.65, 4.8), "data", "data",
+                                  arrowstyle="-|>", color=COLOURS[name], linewidth=1.3))
+
+ax.text(0.4, 0.25, "header and payload: base64url-encoded JSON, readable by anyone.   "
+        "signature: needs the key; any change to the first two parts invalidates it.",
+        fontsize=9.5, color="#444444", va="center")
+
+buffer = io.BytesIO()
+fig.savefig(buffer, format="png")
+Image(data=buffer.getvalue())
+''', hidden=True)
+
+md("jwt-signature", r'''
+### What the signature protects, and what it does not
+
+- **Integrity: yes.** The signature is an HMAC over the first two parts, with a key only the
+  server holds. Change one character of the header or the payload and the signature no longer
+  matches; without the key you cannot compute the one that would.
+- **Confidentiality: no.** The header and the payload are only encoded: whoever sees the token (the
+  browser, a proxy, a log file) reads every claim. RFC 7519 §12 says so: a JWT may carry
+  privacy-sensitive information, and then it must be protected, for instance by encryption. The
+  simple rule: never put a secret or personal data in a signed token.
+
+Here is what alice's token tells anyone who reads it:
+''')
+
+code("jwt-claims", r'''
+print("header: ", json.dumps(header))
+print("payload:", json.dumps(masked(payload)))
+print()
+print("sub (subject):", repr(payload["sub"]), "- alice's user id, as a string")
+print("exp - iat:    ", payload["exp"] - payload["iat"], "seconds =",
+      (payload["exp"] - payload["iat"]) // 60, "minutes, from JWT_ACCESS_TOKEN_EXPIRES")
+print("alg:          ", header["alg"], "- the only algorithm the app accepts:",
+      app.config["JWT_DECODE_ALGORITHMS"])
+''')
+
+md("jwt-claims-lesson", r'''
+- **`sub`** is alice's row id, not her name. RFC 7519 §4.1.2 makes `sub` a string, and the installed
+  PyJWT rejects a token whose `sub` is not one ("Subject must be a string"): hence `str(user["id"])`.
+  An id outlives a name: the table's `AUTOINCREMENT` means SQLite never reuses an id, so a token
+  can never point at an account created after its own was deleted.
+- **`exp`** is `iat` + 15 minutes. There is no way to revoke a token in this step, so its lifetime
+  is how long a stolen one stays useful: keep it short.
+- **`iat`**, **`nbf`** (issued at, not before) are times; **`jti`** is a random id for each token
+  (RFC 7519 §4.1.4–4.1.7). `type` and `fresh` are Flask-JWT-Extended's own claims, and so is
+  `csrf`, which it uses only for tokens sent in cookies; this app reads tokens from the
+  `Authorization` header only.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 4. Forged tokens against our solution
+# ------------------------------------------------------------------------------------------------
+
+md("forge-intro", r'''
+## Forged tokens against our app
+
+Now you are the attacker again. You hold alice's token, you know bob's id is `"2"` (ids count
+from 1), and you have the toolkit above. You try every trick on `GET /protected`:
+
+1. **`"alg": "none"`**: an unsigned token. RFC 7518 §3.6 defines it; a library that lets the
+   token's header choose the algorithm accepts it without any key.
+2. **Edit the payload** of alice's token to `"sub": "2"` and keep her signature.
+3. **Sign with another key**, one you made yourself.
+4. **HS512 with the server's real key** (as if the key had leaked): the signature is valid, but
+   not made with the algorithm the server chose.
+
+Then, for comparison: no token at all, an expired token, and the genuine one.
+''')
+
+code("forge", r'''
+bob = {**payload, "sub": "2"}
+now = payload["iat"]
+expired = {**payload, "iat": now - 3600, "nbf": now - 3600, "exp": now - 2700}  # 45 minutes ago
+server_key = app.config["JWT_SECRET_KEY"]  # only for attempt 4 and the expired token
+
+attempts = [
+    ("1. alg none, sub = bob", forge({"alg": "none", "typ": "JWT"}, bob)),
+    ("2. payload edited, alice's signature", ".".join([parts[0], b64url(json.dumps(bob).encode()), parts[2]])),
+    ("3. signed with another key", forge(header, bob, secrets.token_hex(32))),
+    ("4. HS512 with the server's key", forge({"alg": "HS512", "typ": "JWT"}, bob, server_key)),
+    ("no token", None),
+    ("alice's token, expired", forge(header, expired, server_key)),
+    ("alice's genuine token", token),
+]
+for label, attempt in attempts:
+    headers = {"Authorization": f"Bearer {attempt}"} if attempt else {}
+    response = client.get("/protected", headers=headers)
+    print(f"{label:38} -> {response.status_code} {json.dumps(response.get_json())}")
+''')
+
+md("forge-lesson", r'''
+Every forgery fails, and nothing about bob leaks:
+
+- **Attempts 1 and 4**: "The specified alg value is not allowed". The app pins the algorithm
+  (`JWT_DECODE_ALGORITHMS = ["HS256"]`), and PyJWT checks the header's `alg` against that list
+  before it verifies anything. The server decides how a token is verified, never the token:
+  OWASP ASVS 5.0 **V9.1.2** (an algorithm allowlist that "must not include the 'None' algorithm")
+  and RFC 8725 §3.1. Pinning also stops algorithm confusion, where a token's header makes a
+  server use a public RSA key as an HMAC secret.
+- **Attempts 2 and 3**: "Signature verification failed". The signature is checked before any claim
+  is read (ASVS **V9.1.1**): an edited payload or a foreign key is caught.
+- **Expired**: rejected even with a perfect signature: `exp` is checked (ASVS **V9.2.1**).
+
+Note the statuses: Flask-JWT-Extended answers **422** for a token it cannot accept (bad
+algorithm, bad signature), but **401** for a missing or expired one. Step 05 gives every error one
+envelope and turns every token failure into a 401.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 5. Our fix for the classic attacks
+# ------------------------------------------------------------------------------------------------
+
+md("fix-intro", r'''
+## The classic attacks, on our app
+
+Back to the three attacks of the beginning, now against step 02.
+
+### 1. Read the store
+
+The attacker copies the SQLite file and runs the obvious query. Below, each stored value shows its
+parameters, and the salt and the hash are replaced by their lengths (they are random).
+''')
+
+code("fix-store", r'''
+def masked_hash(stored):
+    """'$argon2id$v=19$m=...,t=...,p=...$<salt>$<hash>' with the salt and hash replaced by their lengths."""
+    parameters, salt, digest = stored.rsplit("$", 2)
+    return f"{parameters}$<salt: {len(salt)} chars>$<hash: {len(digest)} chars>"
+
+
+def stored_hashes(database):
+    with closing(sqlite3.connect(database)) as connection:
+        return dict(connection.execute("SELECT username, password_hash FROM user ORDER BY id"))
+
+
+leaked = stored_hashes(app.config["DATABASE"])
+for user, stored in leaked.items():
+    print(f"{user:6} {masked_hash(stored)}")
+print()
+print("bob and carol chose the same password; same stored value?", leaked["bob"] == leaked["carol"])
+print("any password in the file?", any(p in stored for p in PASSWORDS.values() for stored in leaked.values()))
+''')
+
+md("fix-store-lesson", r'''
+No password, only argon2id hashes in the PHC string format: the algorithm, its version (19 =
+0x13), the cost (`m` KiB of memory, `t` passes, `p` lanes), a 16-byte random **salt** and the
+32-byte hash, both in base64 without padding (22 and 43 characters).
+
+The salt is why bob's and carol's values differ although their passwords are the same: nobody can
+spot shared passwords or use a precomputed table. Whoever holds the file can still guess, one
+password and one account at a time, and each guess costs a full argon2id computation. How much
+that is, you will measure below.
+''')
+
+md("fix-ghost-intro", r'''
+### 2. Log in as nobody
+
+`read_credentials()` in `auth.py` refuses any body that is not a JSON object with a non-empty
+string username *and* password, before the database is touched.
+''')
+
+code("fix-ghost", r'''
+response = client.post("/login", json={"username": "ghost"})
+print("{\"username\": \"ghost\"} ->", response.status_code, json.dumps(response.get_json()))
+print("a token in the answer?", "access_token" in response.get_json())
+''')
+
+md("fix-enum-intro", r'''
+### 3. Tell users apart at the login
+
+An unknown user and a wrong password for a real user take two different paths through `login()`,
+and end in the same answer: the same status, the same body, byte for byte.
+''')
+
+code("fix-enum", r'''
+unknown = client.post("/login", json={"username": "mallory", "password": "a guess"})
+wrong = client.post("/login", json={"username": "alice", "password": "a guess"})
+print("unknown user:  ", unknown.status_code, unknown.get_data(as_text=True).strip())
+print("wrong password:", wrong.status_code, wrong.get_data(as_text=True).strip())
+print("identical answers:", (unknown.status_code, unknown.get_data()) == (wrong.status_code, wrong.get_data()))
+''')
+
+md("fix-register-intro", r'''
+### 3, again: registration
+
+Registration is where honesty is needed. It must refuse a name that is taken, and the refusal
+itself tells the attacker the name exists:
+''')
+
+code("fix-register", r'''
+response = client.post("/register", json={"username": "alice", "password": "anything at all"})
+print("register alice again ->", response.status_code, json.dumps(response.get_json()))
+''')
+
+md("fix-register-lesson", r'''
+**409 Conflict** (RFC 9110 §15.5.10) with a neutral message, but it still tells that `alice` is
+taken. ASVS 5.0 **V6.3.8** asks, at level 3, that registration not reveal this either. That needs a
+different flow: the user registers with an e-mail address, the answer is always "check your
+inbox", and only the mailbox learns whether the account already existed. This workbook has no
+e-mail, so it accepts the leak at the door where it cannot be avoided, closes it at the login,
+and in step 04 rate-limits registration, so that harvesting names is slow.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 6. Timing
+# ------------------------------------------------------------------------------------------------
+
+md("timing-intro", r'''
+## Same answer, same time: the dummy hash
+
+Identical bodies are not enough: a stopwatch is also an answer. Checking a real user's password
+costs one argon2id computation (about a tenth of a second at this cost), while finding that a user
+does not exist costs one SQLite lookup. So for an unknown user, `login()` calls
+`passwords.verify_dummy(password)`: it checks the password against a dummy hash made at start-up
+with the same parameters, then answers 401 anyway.
+
+What does that buy? Time both failures with the dummy check, then again with `verify_dummy`
+replaced by a function that does nothing (what the exercise's starter code does). Five logins per
+case; the median is kept.
+''')
+
+code("timing-measure", r'''
+import statistics, time
+from unittest import mock
+
+
+def login_time(username, password):
+    start = time.perf_counter()
+    response = client.post("/login", json={"username": username, "password": password})
+    elapsed = time.perf_counter() - start
+    assert response.status_code == 401
+    return elapsed
+
+
+def median_login_times(rounds=5):
+    login_time("mallory", "warm-up")  # the first request of a series pays for warming caches
+    times = {"unknown user": [], "wrong password": []}
+    for _ in range(rounds):  # alternate the two cases, so that a slow moment hits both
+        times["unknown user"].append(login_time("mallory", "a guess"))
+        times["wrong password"].append(login_time("alice", "a guess"))
+    return {case: statistics.median(values) for case, values in times.items()}
+
+
+with mock.patch.object(passwords, "verify_dummy", lambda password: False):
+    timings = {"without the dummy hash": median_login_times()}
+timings["with verify_dummy (step 02)"] = median_login_times()
+print("measured:", ", ".join(timings), "| 5 logins per case, median kept")
+''')
+
+code("timing-plot", r'''
+# The bar chart of the timings. The drawing code is not the lesson: skip it.
+fig = Figure(figsize=(9, 3.8), dpi=110)
+ax = fig.add_axes([0.09, 0.14, 0.88, 0.72])
+bar_colours = {"unknown user": "#c0392b", "wrong password": "#34506b"}
+for group, (variant, medians) in enumerate(timings.items()):
+    for offset, (case, seconds) in zip((-0.2, 0.2), medians.items()):
+        ax.bar(group + offset, seconds * 1000, width=0.38, color=bar_colours[case],
+               label=case if group == 0 else None)
+        ax.text(group + offset, seconds * 1000, f"{seconds * 1000:.1f} ms", ha="center", va="bottom",
+                fontsize=9)
+ax.set_xticks(range(len(timings)), list(timings))
+ax.set_ylabel("median time of a failed login (ms)")
+ax.set_title("Can a stopwatch tell an unknown user from a wrong password?", fontsize=11)
+ax.legend(loc="upper left", frameon=False)
+ax.spines[["top", "right"]].set_visible(False)
+
+buffer = io.BytesIO()
+fig.savefig(buffer, format="png")
+Image(data=buffer.getvalue())
+''', hidden=True)
+
+md("timing-numbers-intro", r'''
+The numbers behind the chart (they depend on your machine, so nbval does not compare them):
+''')
+
+code("timing-numbers", r'''
+# NBVAL_IGNORE_OUTPUT
+for variant, medians in timings.items():
+    ratio = medians["wrong password"] / medians["unknown user"]
+    print(f"{variant:28} unknown user {medians['unknown user'] * 1000:7.2f} ms   "
+          f"wrong password {medians['wrong password'] * 1000:7.2f} ms   ratio {ratio:6.1f}")
+''')
+
+md("timing-lesson", r'''
+Without the dummy hash, an unknown user is answered about a hundred times faster than a wrong
+password: the difference is tens of milliseconds, far above the jitter of a network, and an
+attacker who averages a few requests per name reads the user list off a stopwatch. ASVS 5.0
+**V6.3.8** names exactly this: "different response times". With `verify_dummy` both failures cost
+one argon2id computation, and the bars are level.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 7. Why slow hashes
+# ------------------------------------------------------------------------------------------------
+
+md("slow-intro", r'''
+## Why a slow hash
+
+Back to the attacker with a copy of the user table. Nothing stops them now, no rate limit, no
+lockout, no log: they guess offline, on their own hardware. The only thing you control is the
+**cost of one guess**, that is, of one hash.
+
+Measure it. Below: SHA-256 (a fast, general-purpose hash, which some apps still store), and
+argon2id at four settings. The time is **CPU time** (`time.process_time()`): with `p=4` one
+hash runs on several threads, and an attacker who runs guesses side by side on all cores pays
+the CPU time, not the wall time.
+''')
+
+code("slow-measure", r'''
+from argon2 import PasswordHasher
+
+GUESS = "violet kettle under a quiet moon"
+
+
+def argon2id(memory_kib, passes, lanes):
+    return PasswordHasher(time_cost=passes, memory_cost=memory_kib, parallelism=lanes).hash
+
+
+HASHES = [  # (label, one hash of GUESS, how many to time)
+    ("SHA-256 (one pass, no salt)", lambda: hashlib.sha256(GUESS.encode()).digest(), 100_000),
+    ("argon2id m=8 KiB t=1 p=1 (this workbook's tests)", lambda h=argon2id(8, 1, 1): h(GUESS), 200),
+    ("argon2id m=19 MiB t=2 p=1 (OWASP minimum)", lambda h=argon2id(19456, 2, 1): h(GUESS), 3),
+    ("argon2id m=46 MiB t=1 p=1 (OWASP, equal)", lambda h=argon2id(47104, 1, 1): h(GUESS), 3),
+    ("argon2id m=64 MiB t=3 p=4 (RFC 9106; step 02)", lambda h=argon2id(65536, 3, 4): h(GUESS), 3),
+]
+
+cpu_seconds = {}
+for label, one_hash, count in HASHES:
+    start = time.process_time()
+    for _ in range(count):
+        one_hash()
+    cpu_seconds[label] = (time.process_time() - start) / count
+
+print("timed:", len(cpu_seconds), "hash settings")
+''')
+
+code("slow-plot", r'''
+# The chart of hash costs. The drawing code is not the lesson: skip it.
+fig = Figure(figsize=(10, 3.9), dpi=110)
+ax = fig.add_axes([0.36, 0.16, 0.52, 0.72])
+labels = list(cpu_seconds)[::-1]  # the most expensive on top
+values = [cpu_seconds[label] for label in labels]
+colours = ["#1f6f43" if "argon2id m=19" in label or "m=46" in label or "m=64" in label else "#b03a2e"
+           for label in labels]
+ax.barh(range(len(labels)), values, color=colours)
+ax.set_xscale("log")
+ax.set_yticks(range(len(labels)), labels, fontsize=9)
+for row, seconds in enumerate(values):
+    ax.text(seconds * 1.3, row, f"{1 / seconds:,.0f} guesses/s", va="center", fontsize=9)
+ax.set_xlim(min(values) / 3, max(values) * 40)
+ax.set_xlabel("CPU time for one hash, seconds (log scale)")
+ax.set_title("What one guess costs an attacker, per core", fontsize=11)
+ax.spines[["top", "right"]].set_visible(False)
+
+buffer = io.BytesIO()
+fig.savefig(buffer, format="png")
+Image(data=buffer.getvalue())
+''', hidden=True)
+
+md("slow-numbers-intro", r'''
+The numbers on your machine (not compared by nbval):
+''')
+
+code("slow-numbers", r'''
+# NBVAL_IGNORE_OUTPUT
+print(f"{'hash':50}{'CPU time per hash':>20}{'guesses/s per core':>22}")
+for label, seconds in cpu_seconds.items():
+    print(f"{label:50}{seconds * 1000:>17.4f} ms{1 / seconds:>22,.0f}")
+''')
+
+md("slow-lesson", r'''
+Read the chart by orders of magnitude:
+
+- **SHA-256**: millions of guesses per second per core, even from Python; native code on a GPU is
+  far faster still. A leaked table of SHA-256 values gives up every common password within
+  minutes. Adding a salt does not change the speed.
+- **argon2id at OWASP's settings and above**: tens of guesses per second per core, a
+  hundred-thousand-fold slowdown. A list of a million common passwords now costs hours of CPU
+  *per account*, and the salt forbids doing the work once for all accounts.
+- **Memory-hardness** is what keeps GPUs from buying that back: each guess needs its own
+  19 to 64 MiB of memory, so how many guesses run at once is bounded by the attacker's memory, not
+  by their thousands of cores (RFC 9106 §1: Argon2 is a memory-hard function).
+- **m=8 KiB** is what this workbook's tests use, to run in seconds. Never in production.
+
+The references: the OWASP Password Storage Cheat Sheet asks for argon2id with at least **m=19 MiB,
+t=2, p=1**, or an equal trade-off such as **m=46 MiB, t=1, p=1**. RFC 9106 §4 recommends
+**m=64 MiB, t=3, p=4** where memory is limited (its "second recommended option"); it is
+argon2-cffi's default profile and step 02's `config.DEFAULTS`. ASVS 5.0 **V11.4.2** asks for
+such a function "with parameter settings configured based on current guidance".
+
+The cost is paid by your server too, on every login. That is a reason to rate-limit `/login` and
+`/register` (step 04), not a reason to lower the cost below the minimum.
+''')
+
+md("rehash-intro", r'''
+### Raising the cost later: rehash on login
+
+Guidance rises with hardware. Each stored hash carries its own parameters, so you can raise the
+cost in the configuration at any time: old hashes still verify. And at the one moment you hold a
+user's password, a successful login, `login()` asks `passwords.needs_rehash()` (argon2-cffi's
+`check_needs_rehash`) whether the stored hash was made with other parameters than today's, and if
+so stores a new one.
+
+To see it: an app with `ARGON2_TIME_COST=1` (1 pass, cheaper than the default) registers dana;
+then an app with the default cost, on the same database file, logs her in.
+''')
+
+code("rehash", r'''
+rehash_db = str(workdir / "rehash.sqlite")
+dana = {"username": "dana", "password": "tulips in the server room"}
+
+old_app = create_app({"JWT_SECRET_KEY": secrets.token_hex(32), "DATABASE": rehash_db, "TESTING": True,
+                      "ARGON2_TIME_COST": 1})  # last year's cost, on purpose
+print("old app: register dana ->", old_app.test_client().post("/register", json=dana).status_code)
+print("  stored:", masked_hash(stored_hashes(rehash_db)["dana"]))
+
+new_app = create_app({"JWT_SECRET_KEY": secrets.token_hex(32), "DATABASE": rehash_db, "TESTING": True})
+print("new app: log dana in   ->", new_app.test_client().post("/login", json=dana).status_code)
+print("  stored:", masked_hash(stored_hashes(rehash_db)["dana"]))
+''')
+
+md("rehash-lesson", r'''
+The same password, now stored at `t=3`, and dana noticed nothing. Users who never log in keep
+their old hashes: that is the limit of the method, since the server cannot rehash without the
+password.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 8. Closing
+# ------------------------------------------------------------------------------------------------
+
+md("wrap-up", r'''
+## What you saw
+
+- The classic app hands out every password to whoever reads its store, a token to `ghost`, and its
+  user list to anyone who tries to register.
+- A JWT is signed, not encrypted: its payload is public, but forged tokens (`alg: none`, an edited
+  payload, another key, another algorithm) are all rejected by an app that pins its algorithm.
+- Step 02 stores argon2id hashes, refuses incomplete credentials, and answers every failed login
+  with the same status, body and time. Registration still reveals a taken name: step 04 slows it
+  down.
+- One argon2id hash costs an attacker roughly a hundred thousand times more than one SHA-256.
+
+Now build it yourself.
+''')
+
+code("cleanup", r'''
+import shutil
+
+shutil.rmtree(workdir, ignore_errors=True)  # the notebook's SQLite files
+''')
+
+code("outro", r'''
+outro(2)
+''')
+
+
+def build() -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+        "language_info": {"name": "python"},
+    }
+    for kind, cell_id, source in CELLS:
+        if kind == "markdown":
+            cell = new_markdown_cell(source)
+        else:
+            cell = new_code_cell(source)
+            if kind == "code-hidden":
+                cell.metadata["jupyter"] = {"source_hidden": True}
+        cell.id = cell_id  # stable ids: a rebuild does not churn the diff
+        nb.cells.append(cell)
+    nbformat.validate(nb)
+    return nb
+
+
+if __name__ == "__main__":
+    ids = [cell_id for _, cell_id, _ in CELLS]
+    if len(ids) != len(set(ids)):
+        sys.exit("duplicate cell ids")
+    nbformat.write(build(), NOTEBOOK)
+    print(f"wrote {NOTEBOOK.name}: {len(CELLS)} cells")

@@ -1,0 +1,367 @@
+"""Step 03 — input validation, attacked in-process: hostile bodies, look-alike names, weak passwords.
+
+Runs on step 3 and every later step. Property-based tests (hypothesis) throw generated bodies at
+the app: whatever the body, the answer is never a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+PASSWORD = "violet kettle under a quiet moon"
+
+# Deterministic (the same examples on every machine and in every grade) and quick.
+PROPERTY = settings(max_examples=75, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def register(client, username="alice", password=PASSWORD, **extra):
+    return client.post("/register", json={"username": username, "password": password, **extra})
+
+
+def login(client, username="alice", password=PASSWORD):
+    return client.post("/login", json={"username": username, "password": password})
+
+
+def errors_of(r):
+    body = r.get_json(silent=True) or {}
+    return body.get("errors") or {}
+
+
+def messages(r, field):
+    return " ".join(errors_of(r).get(field, []))
+
+
+def whoami(client, username, password=PASSWORD):
+    r = login(client, username, password)
+    assert r.status_code == 200, f"{username!r} registered but could not log in with the same name ({r.status_code})"
+    token = r.get_json()["access_token"]
+    return client.get("/protected", headers={"Authorization": f"Bearer {token}"}).get_json()["logged_in_as"]
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 3.1 register-schema: usernames
+# --------------------------------------------------------------------------------------------
+
+LOOK_ALIKES = {
+    "capitals": "ALICE",
+    "mixed case": "Alice",
+    "fullwidth letters": "ａｌｉｃｅ",
+    "modifier letters (the Spotify trick)": "ᴬᴸᴵᶜᴱ",
+    "fullwidth capitals": "ＡＬＩＣＥ",
+}
+
+
+@pytest.mark.exercise("register-schema")
+@pytest.mark.parametrize("twin", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_look_alike_names_are_the_same_account(client, twin):
+    """A name that looks like "alice" (case, fullwidth, compatibility letters) cannot become a second account."""
+    assert register(client, "alice").status_code == 201
+    r = register(client, twin, "another long enough passphrase")
+    assert r.status_code == 409, (
+        f"{twin!r} registered next to 'alice' ({r.status_code}): two accounts that look the same "
+        "let one impersonate the other (canonicalize: NFKC + casefold)"
+    )
+
+
+@pytest.mark.exercise("register-schema")
+def test_a_name_registers_in_its_canonical_form(client):
+    """"ＡＬＩＣＥ" is stored as "alice", and its owner logs in with any of its forms."""
+    assert register(client, "ＡＬＩＣＥ").status_code == 201, "a fullwidth name should register, canonicalized"
+    assert whoami(client, "alice") == "alice", "the account should be stored under the canonical name 'alice'"
+
+
+BAD_NAMES = {
+    "too short": "ab",
+    "too long": "a" * 33,
+    "a space": "alice smith",
+    "a quote": "alice'",
+    "markup": "<script>",
+    "a slash": "../alice",
+    "a leading dot": ".alice",
+    "a trailing dash": "alice-",
+    "a control character": "alice\x00",
+    "a zero-width space": "al\u200bice",
+    "Cyrillic a (homoglyph)": "\u0430lice",
+    "an emoji": "alice🙂",
+}
+
+
+@pytest.mark.exercise("register-schema")
+@pytest.mark.parametrize("name", BAD_NAMES.values(), ids=BAD_NAMES.keys())
+def test_usernames_outside_the_allowlist_are_refused(client, name):
+    """Usernames are 3–32 letters, digits, '.', '_' or '-' after normalizing; anything else gets 400."""
+    r = register(client, name)
+    assert r.status_code == 400, f"the username {name!r} was accepted ({r.status_code}): usernames need an allowlist"
+    assert messages(r, "username"), f"the 400 for {name!r} should say what is wrong with the username"
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 3.1 register-schema: passwords (NIST SP 800-63B-4)
+# --------------------------------------------------------------------------------------------
+
+WEAK_PASSWORDS = {
+    "empty": "",
+    "the classic tutorial's minimum (6)": "abcdef",
+    "14 characters": "fourteen chars",
+    "common, 15 characters": "123456789qwerty",
+    "common, 20 characters": "1q2w3e4r5t6y7u8i9o0p",
+    "common, in capitals": "1Q2W3E4R5T6Y7U8I9O0P",
+    "129 characters": "x" * 120 + "abcdefghi",
+}
+
+
+@pytest.mark.exercise("register-schema")
+@pytest.mark.parametrize("password", WEAK_PASSWORDS.values(), ids=WEAK_PASSWORDS.keys())
+def test_weak_passwords_are_refused_with_a_reason(client, password):
+    """Passwords shorter than 15, longer than 128, or on the common list get 400 with the reason."""
+    r = register(client, "alice", password)
+    assert r.status_code == 400, f"the password {password[:30]!r} was accepted ({r.status_code})"
+    assert messages(r, "password"), "the 400 should explain what is wrong with the password"
+    assert login(client, "alice", password).status_code != 200, "the refused registration created an account"
+
+
+@pytest.mark.exercise("register-schema")
+def test_a_common_password_is_refused_for_being_common(client):
+    """The reason names the real problem: the password is common (not "too short")."""
+    r = register(client, "alice", "1q2w3e4r5t6y7u8i9o0p")
+    assert "common" in messages(r, "password").lower(), (
+        f"'1q2w3e4r5t6y7u8i9o0p' is 20 characters but on the list of common passwords; the reason given "
+        f"was {messages(r, 'password')!r}"
+    )
+
+
+@pytest.mark.exercise("register-schema")
+def test_a_password_containing_the_username_is_refused(client):
+    """NIST: context-specific words such as the username are refused."""
+    r = register(client, "marguerite", "marguerite-is-my-password")
+    assert r.status_code == 400 and messages(r, "password"), "a password containing the username was accepted"
+
+
+GOOD_PASSWORDS = {
+    "15 characters exactly": "tangerine piano",
+    "128 characters": ("a quiet violet kettle " * 6)[:128],
+    "German with umlauts": "Zwölf Boxkämpfer jagen Viktor quer über den Sylter Deich",
+    "Japanese": "ながいパスワードはあんぜんですよね、たぶん",
+    "emoji and spaces": "🔑 my kettle sings at dawn 🌅",
+    "only spaces between words": "a b c d e f g h i j k",
+    "no digits, no symbols, no capitals": "lowercase words are fine here",
+}
+
+
+@pytest.mark.exercise("register-schema")
+@pytest.mark.parametrize("password", GOOD_PASSWORDS.values(), ids=GOOD_PASSWORDS.keys())
+def test_good_passphrases_are_accepted_whatever_the_script(client, password):
+    """Any Unicode, spaces, no composition rules: a long passphrase in any language is accepted."""
+    r = register(client, "alice", password)
+    assert r.status_code == 201, f"the passphrase {password!r} was refused: {errors_of(r)}"
+    assert login(client, "alice", password).status_code == 200, "the accepted passphrase does not log in"
+
+
+def test_passwords_are_neither_truncated_nor_case_folded(client):
+    """The whole password counts, case included: a prefix or a case change does not log in."""
+    password = "The Quick Brown Fox Jumps Over The Lazy Dog Again And Again 1234567890"
+    assert register(client, "alice", password).status_code == 201
+    assert login(client, "alice", password[:-1]).status_code == 401, "a truncated password logged in"
+    assert login(client, "alice", password.lower()).status_code == 401, "a lower-cased password logged in"
+
+
+@pytest.mark.exercise("register-schema")
+@pytest.mark.exercise("login-schema")
+def test_a_password_typed_two_ways_is_the_same(client):
+    """"é" typed as one character or as e + a combining accent is the same password (NFKC, NIST)."""
+    composed, decomposed = "caf\u00e9 au lait, s'il vous pla\u00eet", "cafe\u0301 au lait, s'il vous plai\u0302t"
+    assert register(client, "alice", composed).status_code == 201
+    assert login(client, "alice", decomposed).status_code == 200, "the same password typed another way was refused"
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 3.1 / 3.2: mass assignment, types
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("validation-errors")
+@pytest.mark.parametrize("extra", [{"role": "admin"}, {"is_admin": True}, {"id": 1}, {"password_hash": "x"}])
+def test_unknown_fields_are_refused(client, extra):
+    """A field the client does not own (role, is_admin, id...) is refused, not ignored (mass assignment, API3)."""
+    r = register(client, "alice", PASSWORD, **extra)
+    field = next(iter(extra))
+    assert r.status_code == 400, f"registering with {extra} answered {r.status_code}: unknown fields must be refused"
+    assert messages(r, field), f"the 400 should name the unknown field {field!r}"
+
+
+@pytest.mark.exercise("login-schema")
+def test_a_canonical_twin_logs_in_to_the_same_account(client):
+    """Logging in as "ALICE" or "ａｌｉｃｅ" is logging in as alice (one canonical form everywhere)."""
+    assert register(client, "alice").status_code == 201
+    for twin in ("ALICE", "ａｌｉｃｅ"):
+        r = login(client, twin)
+        assert r.status_code == 200, f"{twin!r} could not log in as alice: login must canonicalize too"
+
+
+@pytest.mark.exercise("login-schema")
+def test_login_does_not_reveal_the_password_policy(client):
+    """A short password at login gets the generic 401, not "use at least 15 characters"."""
+    register(client)
+    r = login(client, "alice", "short")
+    assert r.status_code == 401, (
+        f"a short password at login answered {r.status_code} {r.get_json()}: login must check shape and size "
+        "only, or it tells attackers which passwords cannot exist"
+    )
+
+
+@pytest.mark.exercise("login-schema")
+def test_login_caps_the_size_of_what_it_hashes(client):
+    """A 5,000-character password at login is refused before any hashing (400)."""
+    r = login(client, "alice", "x" * 5000)
+    assert r.status_code == 400, f"a 5,000-character password at login answered {r.status_code}: cap the size"
+
+
+@pytest.mark.exercise("login-schema")
+@pytest.mark.parametrize("field", ["username", "password"])
+def test_login_refuses_invalid_unicode(client, field):
+    """A lone surrogate ("\\ud800", valid JSON but not valid Unicode) at login gets a 400, not a crash."""
+    body = {"username": "alice", "password": PASSWORD, field: "\ud800 surrogate \udfff"}
+    r = client.post("/login", data=json.dumps(body), content_type="application/json")
+    assert r.status_code == 400, f"a lone surrogate in the {field} at login answered {r.status_code}"
+
+
+@pytest.mark.exercise("register-schema")
+@pytest.mark.parametrize("field", ["username", "password"])
+def test_register_refuses_invalid_unicode(client, field):
+    """A lone surrogate in a registration gets a 400, not a crash in hashing or in SQLite."""
+    body = {"username": "alice", "password": PASSWORD, field: "\ud800 surrogate text here \udfff"}
+    r = client.post("/register", data=json.dumps(body), content_type="application/json")
+    assert r.status_code == 400, f"a lone surrogate in the {field} answered {r.status_code}"
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 3.3 validation-errors
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("validation-errors")
+def test_errors_are_listed_per_field(client):
+    """A 400 lists what is wrong per field, so a client can fix its request."""
+    r = register(client, "a", "short")
+    assert r.status_code == 400, f"the username 'a' with the password 'short' answered {r.status_code}"
+    errors = errors_of(r)
+    assert set(errors) >= {"username", "password"}, (
+        f"the 400 should list the problems per field under 'errors', it said {r.get_json()}"
+    )
+    assert all(isinstance(m, list) and m for m in errors.values()), "each field should have a list of messages"
+
+
+@pytest.mark.exercise("validation-errors")
+@pytest.mark.parametrize("body", [[1, 2], "alice", 42, None, True], ids=["list", "string", "number", "null", "true"])
+def test_a_body_that_is_not_an_object_is_refused_with_a_message(client, body):
+    """A JSON value that is not an object gets 400 with a message for the body as a whole."""
+    r = client.post("/register", data=json.dumps(body), content_type="application/json")
+    assert r.status_code == 400, f"the JSON body {body!r} answered {r.status_code}"
+    assert errors_of(r).get("_schema"), f"the 400 for {body!r} should explain the body under errors._schema"
+
+
+@pytest.mark.exercise("validation-errors")
+def test_missing_and_wrongly_typed_fields_are_named(client):
+    """Missing fields and a number instead of a string are each named in the 400."""
+    r = client.post("/register", json={"username": 12345})
+    errors = errors_of(r)
+    assert r.status_code == 400 and "username" in errors and "password" in errors, (
+        f"a number as username and no password should both be named, the answer was {r.get_json()}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 3.4 read-json
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("read-json")
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_body_that_is_not_json_is_unsupported(client, content_type):
+    """A body sent as text or as a form gets 415 Unsupported Media Type, as JSON."""
+    kwargs = {"data": '{"username": "alice", "password": "x"}'}
+    if content_type:
+        kwargs["content_type"] = content_type
+    r = client.post("/register", **kwargs)
+    assert r.status_code == 415, f"a {content_type or 'type-less'} body answered {r.status_code}, expected 415"
+    assert r.is_json and r.get_json().get("msg"), "the 415 should be JSON with a message"
+
+
+@pytest.mark.exercise("read-json")
+@pytest.mark.parametrize("raw", [b'{"username": ', b"{'username': 'alice'}", b"\xff\xfe{}", b""],
+                         ids=["cut short", "single quotes", "invalid UTF-8", "empty"])
+def test_malformed_json_is_a_clear_400(client, raw):
+    """JSON that does not parse gets 400 with a JSON message, not an HTML page."""
+    r = client.post("/login", data=raw, content_type="application/json")
+    assert r.status_code == 400, f"the body {raw!r} answered {r.status_code}"
+    assert r.is_json and r.get_json().get("msg"), f"the 400 for {raw!r} should be JSON with a message"
+
+
+@pytest.mark.exercise("read-json")
+@pytest.mark.parametrize("opener, closer", [("[", "]"), ('{"a":', "}")], ids=["lists", "objects"])
+def test_deeply_nested_json_is_refused_not_a_crash(client, opener, closer):
+    """JSON nested thousands deep (under the size cap) gets 400: Python's parser would hit its recursion limit."""
+    depth = 5000 if opener == "[" else 2500
+    raw = opener * depth + "1" + closer * depth
+    assert len(raw) < 16 * 1024
+    r = client.post("/register", data=raw, content_type="application/json")
+    assert r.status_code == 400, f"JSON nested {depth} deep answered {r.status_code}: catch RecursionError"
+
+
+# --------------------------------------------------------------------------------------------
+# No body, however strange, causes a 5xx
+# --------------------------------------------------------------------------------------------
+
+
+def test_an_oversized_body_is_refused(client):
+    """A body over the size cap (MAX_CONTENT_LENGTH) gets 413 before anything parses it."""
+    r = register(client, "alice", "y" * 20_000)
+    assert r.status_code == 413, f"a 20 KB body answered {r.status_code}, expected 413"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@PROPERTY
+@given(body=json_values)
+def test_no_json_value_causes_a_5xx(client, body):
+    """Any JSON value sent to /register or /login gets an answer below 500."""
+    for path in ("/register", "/login"):
+        r = client.post(path, data=json.dumps(body), content_type="application/json")
+        assert r.status_code < 500, f"POST {path} with {json.dumps(body)[:200]} answered {r.status_code}"
+
+
+@PROPERTY
+@given(username=json_values, password=json_values, extra=st.dictionaries(st.text(max_size=8), json_values, max_size=2))
+def test_no_field_types_cause_a_5xx(client, username, password, extra):
+    """Any types in the username and password fields (and extra fields) get an answer below 500."""
+    body = {**extra, "username": username, "password": password}
+    for path in ("/register", "/login"):
+        r = client.post(path, data=json.dumps(body), content_type="application/json")
+        assert r.status_code < 500, f"POST {path} with {json.dumps(body)[:200]} answered {r.status_code}"
+
+
+@PROPERTY
+@given(username=st.text(max_size=40), password=st.text(max_size=140))
+def test_no_unicode_causes_a_5xx_and_names_stay_canonical(client, username, password):
+    """Any Unicode username and password get an answer below 500; a name that registers is stored in a
+    canonical form that registering again cannot duplicate."""
+    r = client.post("/register", data=json.dumps({"username": username, "password": password}),
+                    content_type="application/json")
+    assert r.status_code < 500, f"registering {username!r} / {password!r} answered {r.status_code}"
+    if r.status_code == 201:
+        stored = whoami(client, username, password)
+        again = register(client, stored, password + " plus more words")
+        assert again.status_code == 409, (
+            f"{username!r} was stored as {stored!r}, and {stored!r} registered again ({again.status_code}): "
+            "the canonical form is not stable"
+        )
