@@ -122,11 +122,11 @@ print("is 'ghost' a registered user?", "ghost" in classic_app.users)
 ''')
 
 md("ghost-lesson", r'''
-A valid token for `ghost`, an account nobody ever created. Had the app stored a role or an account
-number under the token's identity, you would now be acting as whoever `ghost` resolves to. The
-bug is not exotic: any check that compares a value that may be missing with another value that may
-be missing has it. A login must refuse a request that does not carry both a username and a
-password before it looks anything up.
+A valid token for `ghost`, an account nobody ever created. The same request works for any name
+that is *not* registered: on a fresh deployment, `{"username": "admin"}` gets a token for `admin`,
+and any code that trusts the token's identity obeys it. The bug is not exotic: it is a comparison
+of a value that may be missing with another value that may be missing. A login must refuse a
+request that does not carry both a username and a password, before it looks anything up.
 ''')
 
 md("enum-intro", r'''
@@ -171,7 +171,7 @@ production cost for password hashes (64 MiB, 3 passes, 4 lanes: about a tenth of
 ''')
 
 code("step02-app", r'''
-import os, secrets, sqlite3, tempfile
+import secrets, sqlite3, tempfile
 from contextlib import closing
 
 from solutions.step02_authentication import create_app, passwords
@@ -278,14 +278,14 @@ BOXES = [
     ("signature", "SIGNATURE: integrity", signature_text),
 ]
 
-fig = Figure(figsize=(11, 6.4), dpi=110)
+fig = Figure(figsize=(11, 5.0), dpi=110)
 ax = fig.add_axes([0, 0, 1, 1])
 ax.set_xlim(0, 11)
-ax.set_ylim(0, 6.4)
+ax.set_ylim(0, 5.0)
 ax.axis("off")
 
 # The token, to scale: one strip, three coloured parts, two dots.
-x, strip_y, scale = 0.4, 5.55, 10.2 / (len(token))
+x, strip_y, scale = 0.4, 4.15, 10.2 / len(token)
 strip_centres = []
 for (name, _, _), part in zip(BOXES, parts):
     width = len(part) * scale
@@ -294,17 +294,17 @@ for (name, _, _), part in zip(BOXES, parts):
             fontsize=8.5, color="white", fontweight="bold")
     strip_centres.append(x + width / 2)
     x += width + scale  # the "." between parts
-ax.text(0.4, 6.15, f"alice's token: {len(token)} characters, three base64url parts joined by dots",
+ax.text(0.4, 4.8, f"alice's token: {len(token)} characters, three base64url parts joined by dots",
         fontsize=11, color="#222222", va="center")
 
 # Below: each part decoded.
 for i, ((name, title, text), centre) in enumerate(zip(BOXES, strip_centres)):
     left = 0.4 + i * 3.55
-    ax.add_patch(FancyBboxPatch((left, 0.55), 3.3, 4.2, boxstyle="round,pad=0.02,rounding_size=0.1",
+    ax.add_patch(FancyBboxPatch((left, 0.55), 3.3, 2.8, boxstyle="round,pad=0.02,rounding_size=0.1",
                                 facecolor="white", edgecolor=COLOURS[name], linewidth=2))
-    ax.text(left + 0.15, 4.5, title, fontsize=10.5, fontweight="bold", color=COLOURS[name], va="center")
-    ax.text(left + 0.15, 4.2, text, fontsize=8.6, family="monospace", va="top", color="#222222")
-    ax.add_artist(ConnectionPatch((centre, strip_y), (left + 1.65, 4.8), "data", "data",
+    ax.text(left + 0.15, 3.1, title, fontsize=10.5, fontweight="bold", color=COLOURS[name], va="center")
+    ax.text(left + 0.15, 2.85, text, fontsize=8.6, family="monospace", va="top", color="#222222")
+    ax.add_artist(ConnectionPatch((centre, strip_y), (left + 1.65, 3.4), "data", "data",
                                   arrowstyle="-|>", color=COLOURS[name], linewidth=1.3))
 
 ax.text(0.4, 0.25, "header and payload: base64url-encoded JSON, readable by anyone.   "
@@ -348,8 +348,8 @@ md("jwt-claims-lesson", r'''
   can never point at an account created after its own was deleted.
 - **`exp`** is `iat` + 15 minutes. There is no way to revoke a token in this step, so its lifetime
   is how long a stolen one stays useful: keep it short.
-- **`iat`**, **`nbf`** (issued at, not before) are times; **`jti`** is a random id for each token
-  (RFC 7519 §4.1.4–4.1.7). `type` and `fresh` are Flask-JWT-Extended's own claims, and so is
+- **`iat`** and **`nbf`** (issued at, not before) are times, and **`jti`** is a random id for each
+  token: with `exp`, registered claims of RFC 7519 (§4.1.4–4.1.7). `type` and `fresh` are Flask-JWT-Extended's own claims, and so is
   `csrf`, which it uses only for tokens sent in cookies; this app reads tokens from the
   `Authorization` header only.
 ''')
@@ -488,7 +488,7 @@ print("identical answers:", (unknown.status_code, unknown.get_data()) == (wrong.
 ''')
 
 md("fix-register-intro", r'''
-### 3, again: registration
+### 3, continued: registration
 
 Registration is where honesty is needed. It must refuse a name that is taken, and the refusal
 itself tells the attacker the name exists:
@@ -522,8 +522,8 @@ does not exist costs one SQLite lookup. So for an unknown user, `login()` calls
 with the same parameters, then answers 401 anyway.
 
 What does that buy? Time both failures with the dummy check, then again with `verify_dummy`
-replaced by a function that does nothing (what the exercise's starter code does). Five logins per
-case; the median is kept.
+replaced by a function that does nothing (the exercise's starter code has no dummy check either).
+Five logins per case; the median is kept.
 ''')
 
 code("timing-measure", r'''
@@ -590,10 +590,11 @@ for variant, medians in timings.items():
 
 md("timing-lesson", r'''
 Without the dummy hash, an unknown user is answered about a hundred times faster than a wrong
-password: the difference is tens of milliseconds, far above the jitter of a network, and an
-attacker who averages a few requests per name reads the user list off a stopwatch. ASVS 5.0
-**V6.3.8** names exactly this: "different response times". With `verify_dummy` both failures cost
-one argon2id computation, and the bars are level.
+password. The gap, one argon2id computation, is far above the jitter of a network: an attacker
+who times a few requests per name reads the user list off a stopwatch. ASVS 5.0 **V6.3.8** names
+exactly this: "different response times". With `verify_dummy` both failures cost one argon2id
+computation, and the two bars are level. (Compare the bars within a group: the two groups ran one
+after the other, and a machine's speed drifts.)
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -653,8 +654,8 @@ ax.barh(range(len(labels)), values, color=colours)
 ax.set_xscale("log")
 ax.set_yticks(range(len(labels)), labels, fontsize=9)
 for row, seconds in enumerate(values):
-    ax.text(seconds * 1.3, row, f"{1 / seconds:,.0f} guesses/s", va="center", fontsize=9)
-ax.set_xlim(min(values) / 3, max(values) * 40)
+    ax.text(seconds * 1.3, row, f"{1 / seconds:,.0f} guesses/s per core", va="center", fontsize=9)
+ax.set_xlim(min(values) / 3, max(values) * 15)
 ax.set_xlabel("CPU time for one hash, seconds (log scale)")
 ax.set_title("What one guess costs an attacker, per core", fontsize=11)
 ax.spines[["top", "right"]].set_visible(False)
@@ -670,23 +671,24 @@ The numbers on your machine (not compared by nbval):
 
 code("slow-numbers", r'''
 # NBVAL_IGNORE_OUTPUT
-print(f"{'hash':50}{'CPU time per hash':>20}{'guesses/s per core':>22}")
+print(f"{'hash':50}{'CPU time per hash':>19}{'guesses/s per core':>21}")
 for label, seconds in cpu_seconds.items():
-    print(f"{label:50}{seconds * 1000:>17.4f} ms{1 / seconds:>22,.0f}")
+    shown = f"{seconds * 1e6:.2f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.1f} ms"
+    print(f"{label:50}{shown:>19}{1 / seconds:>21,.0f}")
 ''')
 
 md("slow-lesson", r'''
 Read the chart by orders of magnitude:
 
 - **SHA-256**: millions of guesses per second per core, even from Python; native code on a GPU is
-  far faster still. A leaked table of SHA-256 values gives up every common password within
-  minutes. Adding a salt does not change the speed.
-- **argon2id at OWASP's settings and above**: tens of guesses per second per core, a
-  hundred-thousand-fold slowdown. A list of a million common passwords now costs hours of CPU
-  *per account*, and the salt forbids doing the work once for all accounts.
+  far faster still. Trying a list of a million common passwords against one account takes less
+  than a second. A salt does not change that speed.
+- **argon2id at OWASP's settings and above**: a few to a few dozen guesses per second per core,
+  roughly a hundred thousand times fewer. The same million-password list now costs hours to days
+  of CPU *per account*, and the salt forbids doing the work once for all accounts.
 - **Memory-hardness** is what keeps GPUs from buying that back: each guess needs its own
   19 to 64 MiB of memory, so how many guesses run at once is bounded by the attacker's memory, not
-  by their thousands of cores (RFC 9106 §1: Argon2 is a memory-hard function).
+  by their thousands of cores. That is what RFC 9106 means by a "memory-hard function".
 - **m=8 KiB** is what this workbook's tests use, to run in seconds. Never in production.
 
 The references: the OWASP Password Storage Cheat Sheet asks for argon2id with at least **m=19 MiB,
@@ -746,7 +748,8 @@ md("wrap-up", r'''
 - Step 02 stores argon2id hashes, refuses incomplete credentials, and answers every failed login
   with the same status, body and time. Registration still reveals a taken name: step 04 slows it
   down.
-- One argon2id hash costs an attacker roughly a hundred thousand times more than one SHA-256.
+- One argon2id guess costs an attacker roughly a hundred thousand times more CPU than one SHA-256
+  guess, and memory on top: raise the cost when guidance rises, and old hashes upgrade at login.
 
 Now build it yourself.
 ''')

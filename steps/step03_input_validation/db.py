@@ -44,11 +44,11 @@ def init_app(app):
     if not app.config.get("DATABASE"):
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["DATABASE"] = os.path.join(app.instance_path, "workbook.sqlite")
+    app.teardown_appcontext(close_db)
     with app.app_context():
         db = get_db()
         db.executescript(SCHEMA)
         db.commit()
-    app.teardown_appcontext(close_db)
 
 
 def create_user(username, password_hash):
