@@ -12,6 +12,8 @@ run on that step and on every later one: features are tested on every step that 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -78,8 +80,6 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _no_flask_environment(monkeypatch):
     """The learner's shell (FLASK_DEBUG=1, a key of their own...) must not change a verdict."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("FLASK_"):
             monkeypatch.delenv(name)
@@ -89,6 +89,12 @@ def _no_flask_environment(monkeypatch):
 # fast (from step 02 on; earlier steps ignore the keys). Production parameters are tested on
 # their own, and the timing test chooses a realistic cost.
 CHEAP_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
+
+# Rate limits off (from step 04 on), so that the earlier lessons' tests — hypothesis alone sends
+# hundreds of logins from one address — test what they are about. Step 04's tests switch the
+# limits on, with small numbers, explicitly.
+NO_LIMITS = {"RATELIMIT_ENABLED": False}
+TEST_DEFAULTS = {**CHEAP_HASHING, **NO_LIMITS}
 
 
 @pytest.fixture
@@ -100,7 +106,7 @@ def make_app(step, tmp_path):
             "TESTING": True,
             "JWT_SECRET_KEY": strong_key(),
             "DATABASE": str(tmp_path / "app.sqlite"),
-            **CHEAP_HASHING,
+            **TEST_DEFAULTS,
         }
         config.update(overrides)
         config = {k: v for k, v in config.items() if v is not None}
@@ -122,14 +128,32 @@ def client(app):
     return app.test_client()
 
 
+def env_for(config: dict) -> dict[str, str]:
+    """Configuration as the FLASK_* environment variables a real server reads."""
+    return {f"FLASK_{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
 @pytest.fixture(scope="module")
-def live_server(step, tmp_path_factory):
-    """The step's app served by a real ``flask run`` process on 127.0.0.1 (one per module and step)."""
-    env = {f"FLASK_{name}": str(value) for name, value in CHEAP_HASHING.items()}
-    server = LiveServer(step, tmp_path_factory.mktemp(f"live-{step.step.slug}"), env=env)
-    try:
-        server.start()
-    except LearnerCodeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield server
-    server.stop()
+def start_server(step, tmp_path_factory):
+    """Start the step's app with `flask run` and this configuration; stopped after the module."""
+    servers = []
+
+    def start(**config):
+        env = env_for({**TEST_DEFAULTS, **config})
+        server = LiveServer(step, tmp_path_factory.mktemp(f"live-{step.step.slug}"), env=env)
+        try:
+            server.start()
+        except LearnerCodeError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def live_server(start_server):
+    """The step's app served by a real `flask run` process on 127.0.0.1 (one per module and step)."""
+    return start_server()

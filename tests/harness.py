@@ -21,6 +21,16 @@ def strong_key() -> str:
     return secrets.token_hex(32)
 
 
+def loopback_aliases_work() -> bool:
+    """Can this machine send from 127.0.0.2? (Linux: yes; macOS only after `ifconfig lo0 alias`.)"""
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.2", 0))
+        return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -112,15 +122,21 @@ class LiveServer:
             self._log.close()
 
     def request(self, method: str, path: str, *, body: bytes | str | None = None, json_body=None,
-                headers: dict[str, str] | None = None, timeout: float = 10.0) -> Response:
-        """Send one raw HTTP request, exactly as given: an attacker controls every byte."""
+                headers: dict[str, str] | None = None, timeout: float = 10.0,
+                source: str | None = None) -> Response:
+        """Send one raw HTTP request, exactly as given: an attacker controls every byte.
+
+        ``source`` picks the client's address on loopback (127.0.0.2, 127.0.0.3, ...: Linux
+        routes all of 127.0.0.0/8 to the loopback interface; see ``loopback_aliases_work``).
+        """
         headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body)
             headers.setdefault("Content-Type", "application/json")
         if isinstance(body, str):
             body = body.encode("utf-8")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         try:
             conn.request(method, path, body=body, headers=headers)
             raw = conn.getresponse()

@@ -1,0 +1,212 @@
+"""Step 04 — rate limiting, attacked in-process: brute force, spraying, spoofed addresses.
+
+Runs on step 4 and every later step, with small limits (no test waits for a window to pass).
+The client address is set per request (`REMOTE_ADDR`), as different machines would have.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from limits import parse_many
+
+PASSWORD = "violet kettle under a quiet moon"
+WRONG = "definitely not the password"
+
+SMALL_LIMITS = {
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_LOGIN_PER_ADDRESS": "6 per minute",
+    "RATELIMIT_LOGIN_PER_ACCOUNT": "3 per minute",
+    "RATELIMIT_REGISTER_PER_ADDRESS": "4 per minute",
+    "RATELIMIT_DEFAULT": "5 per minute",
+}
+
+
+@pytest.fixture
+def limited(make_app):
+    """A client of an app with small limits and the account alice (registered from its own address)."""
+    client = make_app(**SMALL_LIMITS).test_client()
+    r = client.post("/register", json={"username": "alice", "password": PASSWORD},
+                    environ_base={"REMOTE_ADDR": "192.0.2.250"})
+    assert r.status_code == 201, f"registering alice answered {r.status_code}"
+    return client
+
+
+def login(client, address, username="alice", password=WRONG, headers=None):
+    return client.post("/login", json={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": address}, headers=headers or {})
+
+
+def statuses(responses):
+    return [r.status_code for r in responses]
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 4.2 login-limits
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("login-limits")
+def test_one_address_guessing_one_account_is_stopped(limited):
+    """Brute force: the 4th guess at one account within the window gets 429."""
+    answers = statuses(login(limited, "198.51.100.7") for _ in range(5))
+    assert answers[:3] == [401, 401, 401], f"the first guesses should be answered normally: {answers}"
+    assert answers[3:] == [429, 429], f"guessing went on after the account's limit (3 per minute): {answers}"
+
+
+@pytest.mark.exercise("login-limits")
+def test_many_addresses_guessing_one_account_are_stopped(limited):
+    """A botnet: guesses at one account from many addresses share the account's limit."""
+    answers = statuses(login(limited, f"203.0.113.{i}") for i in range(1, 7))
+    assert answers.count(401) == 3 and answers[3:] == [429, 429, 429], (
+        f"6 addresses made 6 guesses at alice: {answers}. The per-account limit (3 per minute) must "
+        "hold whatever the address (key the limit on the canonical username)"
+    )
+
+
+@pytest.mark.exercise("login-limits")
+def test_look_alike_names_share_the_account_limit(limited):
+    """"ALICE" and "ａｌｉｃｅ" are alice: they cannot multiply the account's guesses."""
+    answers = statuses(login(limited, f"203.0.113.{i}", username=u)
+                       for i, u in enumerate(["alice", "ALICE", "ａｌｉｃｅ", "Alice", "aLiCe"], start=1))
+    assert answers[3:] == [429, 429], f"look-alike names got past the account limit: {answers}"
+
+
+@pytest.mark.exercise("login-limits")
+def test_one_address_spraying_many_accounts_is_stopped(limited):
+    """Credential stuffing: one address trying a different account each time hits the address limit."""
+    answers = statuses(login(limited, "198.51.100.9", username=f"user{i:03d}") for i in range(8))
+    assert answers[:6] == [401] * 6 and answers[6:] == [429, 429], (
+        f"one address tried 8 accounts: {answers}; the per-address limit (6 per minute) must stop it"
+    )
+
+
+@pytest.mark.exercise("login-limits")
+def test_other_clients_are_not_affected_by_one_clients_limit(limited):
+    """When one address is blocked, another address logging in to another account is not."""
+    for i in range(8):
+        login(limited, "198.51.100.9", username=f"user{i:03d}")
+    r = limited.post("/register", json={"username": "bob", "password": PASSWORD},
+                     environ_base={"REMOTE_ADDR": "192.0.2.251"})
+    assert r.status_code == 201
+    ok = login(limited, "192.0.2.99", username="bob", password=PASSWORD)
+    assert ok.status_code == 200, f"an innocent client was refused ({ok.status_code}) because of another's limit"
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 4.1 limiter-config: which address is the client's
+# --------------------------------------------------------------------------------------------
+
+SPOOFING_HEADERS = ["X-Forwarded-For", "X-Real-IP", "Forwarded", "X-Client-IP", "True-Client-IP"]
+
+
+@pytest.mark.exercise("limiter-config")
+@pytest.mark.parametrize("header", SPOOFING_HEADERS)
+def test_forwarding_headers_cannot_pick_a_new_bucket(limited, header):
+    """Rotating X-Forwarded-For (or X-Real-IP, Forwarded...) does not escape the address limit."""
+    answers = []
+    for i in range(8):
+        value = f"for=10.9.{i}.1" if header == "Forwarded" else f"10.9.{i}.1"
+        answers.append(login(limited, "198.51.100.20", username=f"user{i:03d}", headers={header: value}).status_code)
+    assert answers[6:] == [429, 429], (
+        f"with a new {header} on every request, one address made 8 attempts: {answers}. The client "
+        "chooses that header: key the limit on request.remote_addr"
+    )
+
+
+@pytest.mark.exercise("limiter-config")
+def test_behind_one_trusted_proxy_the_forwarded_address_counts(make_app):
+    """With TRUSTED_PROXY_COUNT=1, the address the proxy appended is the client; prepending fakes does not help."""
+    client = make_app(**SMALL_LIMITS, TRUSTED_PROXY_COUNT=1).test_client()
+    proxy = "10.0.0.2"
+    # The real client 198.51.100.30 sends 8 guesses, writing a different fake address first each time;
+    # the proxy appends the real one, and only that last entry is trusted.
+    answers = [login(client, proxy, username=f"user{i:03d}",
+                     headers={"X-Forwarded-For": f"10.66.{i}.1, 198.51.100.30"}).status_code for i in range(8)]
+    assert answers[6:] == [429, 429], f"fake entries in X-Forwarded-For escaped the limit: {answers}"
+    # Another client behind the same proxy has a bucket of its own.
+    other = login(client, proxy, username="user999", headers={"X-Forwarded-For": "198.51.100.31"})
+    assert other.status_code == 401, (
+        f"a second client behind the proxy was refused ({other.status_code}): with TRUSTED_PROXY_COUNT=1 "
+        "the app must use ProxyFix(x_for=1)"
+    )
+
+
+@pytest.mark.exercise("limiter-config")
+def test_without_trusted_proxies_the_proxy_is_the_client(make_app):
+    """With TRUSTED_PROXY_COUNT=0 (the default), X-Forwarded-For is ignored: the peer is the client."""
+    client = make_app(**SMALL_LIMITS).test_client()
+    answers = [login(client, "10.0.0.2", username=f"user{i:03d}",
+                     headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(8)]
+    assert answers[6:] == [429, 429], f"X-Forwarded-For was trusted without TRUSTED_PROXY_COUNT: {answers}"
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 4.3 json-429
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("json-429")
+def test_429_is_json_and_says_when_to_retry(limited):
+    """A 429 is JSON with a message, and carries Retry-After and X-RateLimit-* headers."""
+    for _ in range(5):
+        limited.get("/protected", environ_base={"REMOTE_ADDR": "198.51.100.40"})
+    r = limited.get("/protected", environ_base={"REMOTE_ADDR": "198.51.100.40"})
+    assert r.status_code == 429, f"the 6th call of /protected (default limit 5 per minute) answered {r.status_code}"
+    assert r.is_json, f"the 429 is {r.content_type}, not JSON: a JSON API answers in JSON"
+    assert r.get_json().get("msg"), "the 429 should say what happened in 'msg'"
+    retry = r.headers.get("Retry-After", "")
+    assert retry.isdigit() and 1 <= int(retry) <= 60, f"Retry-After should be 1-60 seconds, it is {retry!r}"
+    for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+        assert name in r.headers, f"the 429 lacks the {name} header"
+
+
+# --------------------------------------------------------------------------------------------
+# Registration, the default limit, /health, the storage
+# --------------------------------------------------------------------------------------------
+
+
+def test_registration_is_limited_per_address(make_app):
+    """Registering many accounts (or probing which names are taken) from one address is limited."""
+    client = make_app(**SMALL_LIMITS).test_client()
+    answers = [client.post("/register", json={"username": f"new{i:03d}", "password": PASSWORD},
+                           environ_base={"REMOTE_ADDR": "198.51.100.50"}).status_code for i in range(6)]
+    assert answers == [201] * 4 + [429, 429], f"registration from one address: {answers} (limit 4 per minute)"
+
+
+def test_other_routes_have_the_default_limit(limited):
+    """Routes without a limit of their own get RATELIMIT_DEFAULT."""
+    answers = statuses(limited.get("/protected", environ_base={"REMOTE_ADDR": "198.51.100.60"}) for _ in range(7))
+    assert answers[:5] == [401] * 5 and answers[5:] == [429, 429], f"/protected from one address: {answers}"
+
+
+def test_health_is_not_limited(limited):
+    """Load balancers may poll /health as often as they like."""
+    answers = statuses(limited.get("/health") for _ in range(30))
+    assert answers == [200] * 30, f"/health was limited: {answers}"
+
+
+def test_production_limits_are_explicit_and_bounded(make_app):
+    """The default configuration limits login per address and per account, within NIST's bound of 100."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. Flask-Limiter's "no storage was explicitly specified"
+        app = make_app(RATELIMIT_ENABLED=None, RATELIMIT_STORAGE_URI=None)
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://", "the default storage should be explicitly memory://"
+    assert app.config["RATELIMIT_ENABLED"] is True, "rate limiting must be on by default"
+    per_account = parse_many(app.config["RATELIMIT_LOGIN_PER_ACCOUNT"])
+    per_day = [item for item in per_account if item.get_expiry() <= 24 * 3600]
+    assert per_day and min(item.amount * (24 * 3600 // item.get_expiry()) for item in per_day) <= 100, (
+        "one account must not allow more than 100 guesses a day (NIST SP 800-63B-4's bound)"
+    )
+    assert parse_many(app.config["RATELIMIT_LOGIN_PER_ADDRESS"]), "login needs a per-address limit"
+
+
+def test_an_unreachable_redis_still_limits(make_app):
+    """If the counter storage is down, limits fall back to memory: no 500, and guessing is still stopped."""
+    client = make_app(**SMALL_LIMITS, RATELIMIT_STORAGE_URI="redis://127.0.0.1:9").test_client()
+    r = client.post("/register", json={"username": "alice", "password": PASSWORD})
+    assert r.status_code == 201, f"with Redis down, registration answered {r.status_code}"
+    answers = statuses(client.get("/protected", environ_base={"REMOTE_ADDR": "198.51.100.70"}) for _ in range(7))
+    assert all(s < 500 for s in answers), f"with Redis down, requests crashed: {answers}"
+    assert answers[5:] == [429, 429], f"with Redis down, requests were not limited: {answers}"

@@ -1,0 +1,152 @@
+"""Step 04 — many processes: gunicorn with 3 workers, memory:// versus a real Redis.
+
+With memory:// each worker keeps its own counters, so more than the limit gets through; with
+redis:// the workers share them and exactly the limit does, even under concurrent requests.
+POSIX only (gunicorn does not run on Windows); needs `redis-server` (CI installs it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import env_for
+from tests.harness import LiveServer, free_port, strong_key
+
+PASSWORD = "violet kettle under a quiet moon"
+LIMIT = 5
+ATTEMPTS = 30
+
+pytestmark = [
+    pytest.mark.skipif(os.name == "nt", reason="gunicorn does not run on Windows (use WSL for this part)"),
+    pytest.mark.skipif(importlib.util.find_spec("gunicorn") is None, reason="gunicorn is not installed"),
+]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    """A real redis-server on a free loopback port, for this module only."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian/Ubuntu: apt-get install redis-server; "
+                    "macOS: brew install redis); CI installs it, so there this test runs")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, process, "redis-server")
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+WORKERS = 3
+
+# A gunicorn hook that marks each worker ready once it has loaded the app: the test waits for
+# all of them, or the first requests would all land on the one worker that booted first.
+READY_HOOK = """
+import pathlib
+def post_worker_init(worker):
+    (pathlib.Path({folder!r}) / f"ready-{{worker.pid}}").touch()
+"""
+
+
+class Gunicorn(LiveServer):
+    """The step's app under `gunicorn -w 3`, configured through FLASK_* variables."""
+
+    def start(self, timeout: float = 30.0):
+        ready = self.workdir / "ready"
+        ready.mkdir()
+        hook = self.workdir / "gunicorn_conf.py"
+        hook.write_text(READY_HOOK.format(folder=str(ready)), encoding="utf-8")
+        self.port = free_port()
+        self.jwt_key = strong_key()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+        env.update(self.extra_env, FLASK_JWT_SECRET_KEY=self.jwt_key,
+                   FLASK_DATABASE=str(self.workdir / "workers.sqlite"))
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{self.port}",
+             "--config", str(hook), "--log-level", "warning", f"{self.target.step.slug}:create_app()"],
+            cwd=self.target.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for_port(self.port, self.process, "gunicorn", timeout)
+            deadline = time.monotonic() + timeout
+            while len(list(ready.iterdir())) < WORKERS:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {len(list(ready.iterdir()))} of {WORKERS} workers started")
+                time.sleep(0.05)
+        except RuntimeError as exc:
+            self.stop()
+            pytest.fail(f"{exc}: {self.output()[-1500:]}", pytrace=False)
+        return self
+
+
+def failed_guesses_let_through(step, workdir, storage_uri):
+    config = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": storage_uri,
+        "RATELIMIT_LOGIN_PER_ACCOUNT": f"{LIMIT} per minute",
+        "RATELIMIT_LOGIN_PER_ADDRESS": "1000 per minute",
+        # OWASP's minimum cost, ~20 ms a guess, so that the guesses overlap across workers.
+        "ARGON2_TIME_COST": 2, "ARGON2_MEMORY_COST": 19456, "ARGON2_PARALLELISM": 1,
+    }
+    server = Gunicorn(step, workdir, env=env_for(config)).start()
+    try:
+        assert server.post("/register", json_body={"username": "alice", "password": PASSWORD}).status == 201
+
+        def guess(i):
+            return server.post("/login", json_body={"username": "alice", "password": f"wrong guess {i:04d}"}).status
+
+        with ThreadPoolExecutor(max_workers=ATTEMPTS) as pool:
+            codes = list(pool.map(guess, range(ATTEMPTS)))
+    finally:
+        server.stop()
+    assert all(c in (401, 429) for c in codes), f"unexpected answers under gunicorn: {codes}"
+    return codes.count(401)
+
+
+def test_memory_storage_counts_per_worker(step, tmp_path):
+    """With memory:// and 3 workers, more than the limit of guesses gets through: each worker counts alone."""
+    through = failed_guesses_let_through(step, tmp_path, "memory://")
+    assert through > LIMIT, (
+        f"only {through} guesses got through with per-process counters; expected more than {LIMIT} "
+        "(if the workers did not share the load, run again)"
+    )
+
+
+@pytest.mark.exercise("limiter-config")
+def test_redis_storage_holds_the_limit_across_workers(step, tmp_path, redis_url):
+    """With redis:// the 3 workers share one counter: exactly the limit of guesses gets through."""
+    through = failed_guesses_let_through(step, tmp_path, redis_url)
+    assert through == LIMIT, (
+        f"{through} of {ATTEMPTS} simultaneous guesses got through with Redis; the limit is {LIMIT}. "
+        "The limiter must read RATELIMIT_STORAGE_URI from the configuration, and count every attempt"
+    )
