@@ -1,0 +1,891 @@
+"""Build notebooks/03_input_validation.ipynb (step 03 — Input validation) from the cells below.
+
+Edit the cells here, not in the .ipynb, then rebuild and re-execute from the repository root:
+
+    python notebooks/build/03_input_validation.py
+    jupyter nbconvert --to notebook --execute --inplace \\
+        --ExecutePreprocessor.record_timing=False notebooks/03_input_validation.ipynb
+    python -m pytest notebooks/03_input_validation.ipynb        # nbval: the stored outputs must reproduce
+
+The notebook is stored with its outputs (it renders on GitHub) and nbval compares every one of
+them, so each output is deterministic: no raw keys or tokens, no paths, no timings. The step 02
+app that answers 500 has its logger silenced, so no traceback reaches stderr: the notebook prints
+the exception's one-line summary instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "03_input_validation.ipynb"
+
+CELLS: list[tuple[str, str, str]] = []  # (kind, id, source)
+
+
+def md(cell_id: str, text: str) -> None:
+    CELLS.append(("markdown", cell_id, text.strip("\n")))
+
+
+def code(cell_id: str, text: str, hidden: bool = False) -> None:
+    CELLS.append(("code-hidden" if hidden else "code", cell_id, text.strip("\n")))
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. Opening
+# ------------------------------------------------------------------------------------------------
+
+code("intro", r'''
+import sys, pathlib
+sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
+
+from workbook.notebook import intro, outro
+
+intro(3)
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 2. The attack, on step 02's solution
+# ------------------------------------------------------------------------------------------------
+
+md("attack-intro", r'''
+## The attack: what step 02 lets in
+
+Step 02's `/register` and `/login` read the body with `request.get_json(silent=True)` and check
+one thing: that it is a JSON object with a non-empty string `username` and a non-empty string
+`password`. Everything else about those strings (their size, their characters, what else the
+object holds) is taken as it comes.
+
+You will send it bodies that no honest client sends. The helpers below build a fresh step 02 app
+and post raw text to it, so you see exactly what goes over the wire.
+
+One detail matters for the demonstration. With `TESTING = True`, Flask re-raises an unhandled
+exception into the test client, which is handy in tests but is not what a server does. This app is
+configured like a server instead (`TESTING` and `PROPAGATE_EXCEPTIONS` off): an unhandled exception
+becomes a **500 Internal Server Error**, and the exception goes to the server's log. We silence
+that log (its traceback would go to stderr) and print its one-line summary next to the answer.
+''')
+
+code("step02-app", r'''
+import json, secrets, sqlite3, tempfile
+from contextlib import closing
+
+from flask import got_request_exception
+
+from solutions.step02_authentication import create_app as create_step02
+
+workdir = pathlib.Path(tempfile.mkdtemp())  # the SQLite files; deleted at the end of the notebook
+
+
+def settings(name, **overrides):
+    """A fresh configuration: a random key and a new SQLite file in workdir."""
+    return {"JWT_SECRET_KEY": secrets.token_hex(32), "DATABASE": str(workdir / f"{name}.sqlite"),
+            "TESTING": True,
+            # Cheap hashing only keeps this notebook fast. A real server keeps the defaults
+            # (argon2id with 64 MiB, 3 passes, 4 lanes: see notebook 02).
+            "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
+            **overrides}
+
+
+def like_a_server(app):
+    """Answer an unhandled exception with 500, as a server does, and keep its summary for us."""
+    app.logger.disabled = True  # no traceback on stderr: we print the summary ourselves
+    app.extensions["server_log"] = []
+    got_request_exception.connect(
+        lambda sender, exception, **extra: sender.extensions["server_log"].append(
+            f"{type(exception).__name__}: {exception}"),
+        app, weak=False)
+    return app
+
+
+def post(app, body, path="/register", content_type="application/json"):
+    """POST `body` (the raw text or bytes) to the app in this process; return the response."""
+    log = app.extensions.setdefault("server_log", [])
+    seen = len(log)
+    response = app.test_client().post(path, data=body, content_type=content_type)
+    response.logged = log[seen:]  # what the server logged while handling this request
+    return response
+
+
+def show(response):
+    """One line: the status, the JSON answer (or its media type), and the server log if any."""
+    answer = (json.dumps(response.get_json(), ensure_ascii=False) if response.is_json
+              else f"({response.mimetype})")
+    line = f"{response.status_code} {answer}"
+    for entry in response.logged:
+        line += f"\n    server log: {entry}"
+    return line
+
+
+step02 = like_a_server(create_step02(settings("step02", TESTING=False, PROPAGATE_EXCEPTIONS=False)))
+print("step 02 is up; TESTING:", step02.testing)
+''')
+
+md("shapes-intro", r'''
+### (a) JSON that is not an object
+
+`request.json` is whatever the JSON text holds: an object, but just as well a list, a string, a
+number or `null`. The classic tutorial calls `request.json.get(...)` and crashes on those. Step 02
+checks the shape first:
+''')
+
+code("shapes", r'''
+for body in ('["alice", "violet kettle under a quiet moon"]', '"alice"', 'null'):
+    print(f"{body:47} -> {show(post(step02, body))}")
+''')
+
+md("shapes-lesson", r'''
+Step 02 survives these. Every body from here on **is** a JSON object with two non-empty strings,
+and each one still gets through.
+''')
+
+md("surrogate-intro", r'''
+### (b) A string that is not text: a lone surrogate
+
+JSON writes characters outside the Basic Multilingual Plane as two `\uXXXX` escapes, a UTF-16
+*surrogate pair*. Nothing in the JSON grammar forces the pair to be complete: `"\ud800"` alone is
+valid JSON, and RFC 8259 §8.2 warns that what software does with such strings is unpredictable.
+Python's `json` decodes it into a `str` holding one lone surrogate, a code point that is not a
+character and that UTF-8 cannot encode.
+''')
+
+code("surrogate", r'''
+as_password = r'{"username": "eve", "password": "\ud800"}'
+as_username = r'{"username": "\ud800", "password": "violet kettle under a quiet moon"}'
+
+print("json.loads gives:", ascii(json.loads(as_password)["password"]))
+for body in (as_password, as_username):
+    print(f"\n{body}\n  -> {show(post(step02, body))}")
+''')
+
+md("surrogate-lesson", r'''
+Two **500s**, from a few dozen bytes each. The password crashes in argon2-cffi, which encodes the password
+to UTF-8 before hashing it; the username crashes one step later, in `sqlite3`, when it binds the
+parameter. A 500 tells an honest client nothing it can fix, fills the error log with tracebacks,
+and tells an attacker which input reached code that did not expect it. A 4xx that names the field
+is the right answer.
+''')
+
+md("huge-intro", r'''
+### (c) A body of any size
+
+How long may a password be? Step 02 has no answer, and neither has Flask: `MAX_CONTENT_LENGTH`
+is `None` by default. (Flask 3.1's `MAX_FORM_MEMORY_SIZE` limits form fields, not JSON.)
+''')
+
+code("huge", r'''
+body = json.dumps({"username": "big", "password": "x" * 1_000_000})
+
+print(f"a body of {len(body.encode()):,} bytes -> {show(post(step02, body))}")
+print("step 02's MAX_CONTENT_LENGTH:", step02.config["MAX_CONTENT_LENGTH"])
+''')
+
+md("huge-lesson", r'''
+Accepted: a one-megabyte password, read into memory, parsed, hashed and stored as an account.
+A megabyte is not the limit; nothing is. Every request like it costs the server memory and CPU
+that the client chooses (OWASP API4:2023, Unrestricted Resource Consumption).
+''')
+
+md("deep-intro", r'''
+### (d) JSON nested five thousand deep
+
+Python's JSON parser calls itself once per `[` or `{`. Five thousand `[` in a row (5,000 bytes,
+well under any sensible size cap) go deeper than Python's recursion limit, and the parser raises
+`RecursionError`. `get_json(silent=True)` only silences the `ValueError`s of malformed JSON:
+''')
+
+code("deep", r'''
+print("RecursionError is a ValueError:", issubclass(RecursionError, ValueError))
+print(f"'[' * 5000 -> {show(post(step02, '[' * 5000))}")
+''')
+
+md("deep-lesson", r'''
+Another 500. The `silent=True` looked like it handled every bad body; it handles the ones its
+authors thought of.
+''')
+
+md("mass-intro", r'''
+### (e) Fields the client does not own: mass assignment
+
+What if the object carries more than two fields?
+''')
+
+code("mass", r'''
+body = json.dumps({"username": "mallory", "password": "violet kettle under a quiet moon",
+                   "role": "admin"})
+print(f"{body}\n  -> {show(post(step02, body))}")
+
+with closing(sqlite3.connect(step02.config["DATABASE"])) as conn:
+    print("\nthe user table's columns:", [row[1] for row in conn.execute("PRAGMA table_info(user)")])
+''')
+
+md("mass-future", r'''
+Step 02 ignores `role` today, only because nothing reads it. Now picture the code a few months
+later: the user table has a `role` column, and someone writes the short version of registration,
+`db.create_user(**data)` or `User(**request.json)`. Here is that future, in three lines:
+''')
+
+code("mass-future-demo", r'''
+from dataclasses import dataclass
+
+
+@dataclass
+class User:  # the model, once accounts have roles
+    username: str
+    password: str
+    role: str = "user"  # every new account is a plain user... unless the client says otherwise
+
+
+print(User(**json.loads(body)))
+''')
+
+md("mass-lesson", r'''
+A privilege escalation, from one extra JSON field. OWASP files it under **API3:2023 Broken Object
+Property Level Authorization** ("mass assignment"): the client sets a property it must not own.
+The defence is to refuse unknown fields, not to ignore them, and to copy only the fields you
+declared into your model.
+''')
+
+md("lookalike-intro", r'''
+### (f) One name, four accounts
+
+Step 02 stores a username exactly as typed. Register `alice`, then `ALICE`, then `ａｌｉｃｅ`
+(fullwidth letters, as East Asian input methods type them: U+FF41 and on), then `ᴬᴸᴵᶜᴱ`
+(modifier letters, the small raised ones, such as U+1D2C `ᴬ`):
+''')
+
+code("lookalike", r'''
+for name in ("alice", "ALICE", "ａｌｉｃｅ", "ᴬᴸᴵᶜᴱ"):
+    body = json.dumps({"username": name, "password": "violet kettle under a quiet moon"})
+    print(f"{name:8} -> {show(post(step02, body))}")
+
+print("\nthe user table (ascii() shows which characters each name really holds):")
+with closing(sqlite3.connect(step02.config["DATABASE"])) as conn:
+    for user_id, username in conn.execute("SELECT id, username FROM user ORDER BY id"):
+        shown = username if len(username) <= 20 else username[:17] + "..."
+        print(f"  {user_id}  {ascii(shown)}")
+''')
+
+md("spotify", r'''
+Four accounts that a person reads as one name: an impersonation kit (a support agent, or a user,
+sees "alice"). Worse things happen when *part* of a system folds names together and another part
+does not.
+
+That is what happened to Spotify in 2013 ("Creative usernames and Spotify account hijacking",
+Spotify Labs, June 2013). Spotify computed a canonical form of each username with a function,
+`canonical_username`, built on Twisted's `nodeprep.prepare`, and relied on it being
+*idempotent*: applying it twice gives the same result as applying it once. It was not.
+`ᴮᴵᴳᴮᴵᴿᴰ` canonicalized to `BIGBIRD`, and `BIGBIRD` canonicalized to `bigbird`. An attacker
+registered `ᴮᴵᴳᴮᴵᴿᴰ` (canonical `BIGBIRD`: no clash with the existing `bigbird`) and asked for a
+password reset: the link went to the attacker's own e-mail, but when it was used the name was
+canonicalized once more, to `bigbird`, and the new password was set on the victim's account.
+
+The lesson: one canonical form, computed in one place, that does not change when applied again.
+The section on canonicalization below builds one.
+''')
+
+md("trap-intro", r'''
+### (g) The marshmallow 4 trap in the classic tutorial
+
+The usual fix for all of this is a marshmallow schema, and the one the classic tutorials teach
+looks like this: a password of at least 6 characters, checked by a lambda. On marshmallow 4
+(installed here):
+''')
+
+code("trap", r'''
+from importlib.metadata import version
+
+from marshmallow import Schema, ValidationError, fields
+
+print("marshmallow", version("marshmallow").split(".")[0] + ".x")
+
+
+class UserSchema(Schema):  # as the classic tutorial writes it
+    username = fields.Str(required=True)
+    password = fields.Str(required=True, validate=lambda p: len(p) >= 6)
+
+
+for password in ("", "abc"):
+    print(f"password {password!r:6} -> loaded: {UserSchema().load({'username': 'alice', 'password': password})}")
+''')
+
+md("trap-lesson", r'''
+Both accepted. The lambda returns `False` and marshmallow 4 **ignores the return value** of a
+validator: since 4.0, a validator must *raise* `ValidationError` (marshmallow 4 changelog;
+marshmallow 3 still treated `False` as a failure). The schema looks like validation and validates
+nothing, and no error or warning tells you. A validator that raises:
+''')
+
+code("trap-fixed", r'''
+def at_least_6(password):
+    if len(password) < 6:
+        raise ValidationError("Use at least 6 characters.")
+
+
+class FixedUserSchema(Schema):
+    username = fields.Str(required=True)
+    password = fields.Str(required=True, validate=at_least_6)
+
+
+for password in ("", "abc", "abcdefgh"):
+    try:
+        print(f"password {password!r:10} -> loaded: {FixedUserSchema().load({'username': 'alice', 'password': password})}")
+    except ValidationError as error:
+        print(f"password {password!r:10} -> refused: {error.messages}")
+''')
+
+md("trap-note", r'''
+Six characters is still far too short (see the NIST rules below), but at least the rule now runs.
+Whenever you write a validator, test that it *refuses* something.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 3. Concepts
+# ------------------------------------------------------------------------------------------------
+
+md("allowlist-intro", r'''
+## Allowlist, not blocklist
+
+There are two ways to validate a field:
+
+- a **blocklist** names what is forbidden ("no quotes, no `<`, no spaces") and lets everything
+  else through;
+- an **allowlist** names what is allowed ("3 to 32 of `a-z 0-9 . _ -`") and refuses everything
+  else.
+
+A blocklist fails open: it refuses only the attacks its author thought of. The OWASP Input
+Validation Cheat Sheet recommends allowlists for that reason. Below, a typical "dangerous
+characters" blocklist against step 03's username allowlist, which is applied to the canonical form
+of the name (NFKC and case folding, explained in the next section):
+''')
+
+code("allowlist", r'''
+from IPython.display import Image, Markdown, display
+
+from solutions.step03_input_validation.schemas import USERNAME_PATTERN, canonical_username
+
+BLOCKED = set("'\"<>;=() ")  # a typical list of "dangerous characters"
+
+
+def blocklist_accepts(name):
+    return not any(character in BLOCKED for character in name)
+
+
+def allowlist_accepts(name):
+    return USERNAME_PATTERN.fullmatch(canonical_username(name)) is not None
+
+
+CANDIDATES = [
+    ("plain", "alice"),
+    ("capitals", "ALICE"),
+    ("fullwidth letters", "ａｌｉｃｅ"),
+    ("Cyrillic а (U+0430), then 'lice'", "аlice"),
+    ("a zero-width space at the end", "alice\u200b"),
+    ("an SQL injection", "x' OR '1'='1"),
+    ("the same in fullwidth: ＇ ＝ and U+3000 spaces", "x＇　OR　＇1＇＝＇1"),
+    ("an HTML tag", "<script>"),
+]
+
+verdict = {True: "accepted", False: "**refused**"}
+rows = ["| the name | as typed (`ascii()`) | blocklist | canonical form | allowlist |",
+        "|---|---|---|---|---|"]
+for label, name in CANDIDATES:
+    rows.append(f"| {label} | `{ascii(name)}` | {verdict[blocklist_accepts(name)]} "
+                f"| `{ascii(canonical_username(name))}` | {verdict[allowlist_accepts(name)]} |")
+display(Markdown("\n".join(rows)))
+''')
+
+md("allowlist-lesson", r'''
+The blocklist lets through the look-alikes and the invisible character. It lets through the
+fullwidth injection too, which NFKC turns into the plain `x' OR '1'='1` *after* the blocklist has
+looked. Two
+rules follow: **normalize first, then validate** the normalized value (and use only that value
+afterwards), and **allow what you expect** rather than forbid what you fear. `ALICE` and
+`ａｌｉｃｅ` are accepted by the allowlist, as the *same* name `alice`: the database's
+`UNIQUE(username)` then refuses the second account.
+''')
+
+md("pipeline-intro", r'''
+## Where each check sits
+
+Validation is a pipeline: each stage refuses what it can with its own 4xx, and the view runs only
+on data that passed every stage. The cheap checks come first: the Content-Type and the size are
+checked before a byte of JSON is parsed. This is step 03's pipeline for `/register`:
+''')
+
+code("pipeline-picture", r'''
+# The picture of the pipeline. The drawing code is not the lesson: skip it.
+import io, logging
+
+logging.getLogger("matplotlib").setLevel(logging.ERROR)  # a first run may log that it builds a font cache
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+STAGES = [  # (the check, how step 03 does it, the answer when it fails)
+    ("raw request: headers and bytes", "", ""),
+    ("Content-Type: application/json?", "request.is_json", "415 Unsupported Media Type"),
+    ("size within the cap?", "MAX_CONTENT_LENGTH = 16 KiB, from Content-Length",
+     "413, before the body is read"),
+    ("parse the JSON", "request.get_json()",
+     "400 malformed or not UTF-8\n400 nested too deeply (RecursionError)"),
+    ("a JSON object?", "schema.load(...)", '400 errors._schema:\n"Invalid input type."'),
+    ("the schema's fields", "types, unknown fields, canonical form,\nallowlist, length, common list",
+     "400 errors.<field>: [messages]"),
+    ("the view", "only the validated, canonical data", ""),
+]
+
+fig = Figure(figsize=(11, 7.2), dpi=110)
+ax = fig.add_axes([0, 0, 1, 1])
+ax.set_xlim(0, 11)
+ax.set_ylim(0, 7.2)
+ax.axis("off")
+
+step = 1.0
+for i, (title, how, refusal) in enumerate(STAGES):
+    y = 6.3 - i * step
+    last = i == len(STAGES) - 1
+    colour = "#d5ecd4" if last else ("#eef3f8" if i == 0 else "#d6e6f5")
+    ax.add_patch(FancyBboxPatch((0.4, y), 6.0, 0.68, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                facecolor=colour, edgecolor="#34506b", linewidth=1.2))
+    ax.text(0.6, y + (0.47 if how else 0.34), title, fontsize=11.5, fontweight="bold",
+            va="center", color="#1d2f40")
+    if how:
+        ax.text(0.6, y + 0.2, how.replace("\n", " "), fontsize=8.6, family="monospace",
+                va="center", color="#34506b")
+    if not last:  # down to the next stage: "passed"
+        ax.add_patch(FancyArrowPatch((3.4, y - 0.01), (3.4, y - step + 0.69), arrowstyle="-|>",
+                                     mutation_scale=14, linewidth=1.3, color="#34506b"))
+    if refusal:  # right, to the refusal
+        ax.add_patch(FancyArrowPatch((6.45, y + 0.34), (7.15, y + 0.34), arrowstyle="-|>",
+                                     mutation_scale=14, linewidth=1.4, color="#c0392b"))
+        ax.text(7.25, y + 0.34, refusal, fontsize=9.5, va="center", color="#7b241c",
+                linespacing=1.3)
+
+ax.text(7.25, 6.64, "refused with", fontsize=10.5, fontweight="bold", va="center", color="#7b241c")
+ax.text(7.25, 0.64, "answers 201 created\nor 409 name taken", fontsize=9.5, va="center", color="#1e5a1d",
+        linespacing=1.3)
+
+buffer = io.BytesIO()
+fig.savefig(buffer, format="png")
+Image(data=buffer.getvalue())
+''', hidden=True)
+
+md("pipeline-lesson", r'''
+Every refusal is a 4xx with a JSON body that says what is wrong, and no input reaches the view
+unchecked. The size cap is Flask's (`MAX_CONTENT_LENGTH`); the Content-Type, parsing and nesting
+checks are step 03's `json_body()`; the shape and the fields are the marshmallow schema's, and its
+`ValidationError` becomes the 400 in one error handler.
+''')
+
+md("canon-intro", r'''
+## One name, one form: Unicode canonicalization
+
+Unicode has many ways to write what a reader sees as the same name. Two standard operations
+fold most of them together:
+
+- **NFKC** (Unicode Standard Annex #15, normalization form KC) replaces *compatibility* characters
+  by their plain equivalent: fullwidth `ａ` becomes `a`, the modifier letter `ᴬ` becomes `A`, the
+  ligature `ﬁ` becomes `fi`. It also composes accents, so `é` typed as `e` + a combining accent
+  becomes the single character `é`.
+- **Case folding** (`str.casefold()`) is lower-casing made for comparisons: it also folds
+  characters that have no simple lower case, so `ß` becomes `ss`.
+
+Step 03's `canonical_username` applies NFKC, then case folding, then NFKC again, and repeats until
+the name no longer changes. The allowlist then judges the result:
+''')
+
+code("canon-table", r'''
+import unicodedata
+
+EXAMPLES = [
+    ("capitals", "ALICE"),
+    ("fullwidth letters", "ａｌｉｃｅ"),
+    ("modifier letters", "ᴬᴸᴵᶜᴱ"),
+    ("the ligature ﬁ (U+FB01)", "ﬁnn"),
+    ("German sharp s", "Straße"),
+    ("Cyrillic а (U+0430)", "аlice"),
+]
+
+rows = ["| the name | input | NFKC | then casefold | final (`canonical_username`) | allowlist |",
+        "|---|---|---|---|---|---|"]
+for label, name in EXAMPLES:
+    nfkc = unicodedata.normalize("NFKC", name)
+    final = canonical_username(name)
+    rows.append(f"| {label} | {name} | {nfkc} | {nfkc.casefold()} | **{final}** "
+                f"| {verdict[allowlist_accepts(name)]} |")
+display(Markdown("\n".join(rows)))
+''')
+
+md("canon-notes", r'''
+Three things to see in the table:
+
+- The modifier letters have no capital C, so `ᴬᴸᴵᶜᴱ` is written with a *small* modifier `ᶜ`: NFKC
+  gives `ALIcE`, and case folding finishes the job.
+- Case folding is more than `lower()`: `"Straße".lower()` is `straße`, but the case-folded
+  `strasse` is what `STRASSE` and `strasse` fold to as well.
+- NFKC does not fold *scripts*: Cyrillic `а` looks like Latin `a` but is another letter, and stays
+  one. That is the allowlist's job: a name must be `a-z 0-9 . _ -` **after** canonicalization.
+''')
+
+md("idempotent-intro", r'''
+### Idempotent, or Spotify again
+
+Here is a canonical form with the order wrong: lower-case first, NFKC after. It reproduces the
+symptom of the Spotify bug: applied once and twice, it gives two different names. Step 03's
+function, applied twice, changes nothing the second time.
+''')
+
+code("idempotent", r'''
+def lower_then_nfkc(name):  # the wrong order: NFKC can make capitals after lower() has run
+    return unicodedata.normalize("NFKC", name.lower())
+
+
+for function in (lower_then_nfkc, canonical_username):
+    once = function("ᴮᴵᴳᴮᴵᴿᴰ")
+    twice = function(once)
+    print(f"{function.__name__:18}  once: {once:8}  twice: {twice:8}  idempotent: {once == twice}")
+''')
+
+md("idempotent-lesson", r'''
+Canonicalize once, at the edge (the schema), store the canonical form, and use only that form
+everywhere: registration, login, password reset, lookups. In step 03 the four spellings above are
+one name, `alice`, stored once; its login schema canonicalizes the same way, so `ＡＬＩＣＥ` logs in
+to alice's account instead of failing or finding another one.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 4. Passwords per NIST SP 800-63B-4
+# ------------------------------------------------------------------------------------------------
+
+md("nist", r'''
+## Passwords: what NIST SP 800-63B-4 asks (§3.1.1.2)
+
+The password rules of NIST's *Digital Identity Guidelines* (SP 800-63B-4, §3.1.1.2), and what
+step 03's `RegisterSchema` does with each:
+
+- **Length.** A password used alone (single-factor) must be at least **15 characters**; verifiers
+  should allow at least **64**. Step 03: 15 to 128. The cap is our choice: no one types more, and
+  it bounds the work each request can ask for (reading, normalizing, hashing).
+- **Any characters.** Accept all printing ASCII characters and the space, and Unicode; each code
+  point counts as one character. Normalize Unicode (NFKC or NFKD) so that `é` typed two ways is
+  one password. Step 03's `Password` field applies NFKC and refuses no character except lone
+  surrogates, which are not characters at all.
+- **No composition rules**: no "one capital, one digit, one symbol". NIST's appendix on password
+  strength gives the reasons: people meet such rules in predictable ways (`password` becomes
+  `Password1!`), so the rules add little strength; and passwords that are hard to remember get
+  written down or stored unsafely.
+- **A blocklist.** Compare a new password with a list of commonly used, expected or compromised
+  passwords, and make the user choose another. Attackers try these first, online and offline; a
+  slow hash does not help a password that is the tenth guess.
+- **Never truncated**, and not case-folded: the whole password is verified, exactly.
+
+Step 03's list is Django's `common-passwords.txt.gz`. How much of it does the length rule already
+refuse?
+''')
+
+code("common-list", r'''
+from collections import Counter
+
+from solutions.step03_input_validation.schemas import PASSWORD_MIN, common_passwords
+
+common = common_passwords()
+long_enough = sorted((p for p in common if len(p) >= PASSWORD_MIN), key=lambda p: (len(p), p))
+
+print(f"passwords on the list:            {len(common):,}")
+short = len(common) - len(long_enough)
+print(f"shorter than {PASSWORD_MIN} (refused by length): {short:,} ({short / len(common):.1%})")
+print(f"{PASSWORD_MIN} characters or more:           {len(long_enough)}")
+print("\nsome of the long ones, which only the list refuses:")
+for password in ("123456789qwerty", "qazwsxedcrfvtgb", "manchesterunited", "friend of emily",
+                 "1234567890qwertyuiop", "1q2w3e4r5t6y7u8i9o0p"):
+    assert password in long_enough
+    print(f"  {password!r:24} {len(password)} characters")
+''')
+
+code("common-chart", r'''
+# The bar chart of the list's lengths. The drawing code is not the lesson: skip it.
+lengths = Counter(len(p) for p in common)
+xs = list(range(1, max(lengths) + 1))
+
+fig = Figure(figsize=(10.5, 4.2), dpi=110)
+ax = fig.add_axes([0.08, 0.15, 0.9, 0.75])
+ax.bar(xs, [lengths.get(x, 0) for x in xs],
+       color=["#9fb7cc" if x < PASSWORD_MIN else "#c0392b" for x in xs])
+ax.set_yscale("log")
+ax.axvline(PASSWORD_MIN - 0.5, color="#1d2f40", linestyle="--", linewidth=1.4)
+ax.text(PASSWORD_MIN - 0.3, 2500, f"{PASSWORD_MIN} characters: NIST's minimum\n"
+        f"{len(long_enough)} of {len(common):,} passwords are this long or longer",
+        fontsize=10, va="top", color="#1d2f40")
+ax.set_xlabel("password length (characters)")
+ax.set_ylabel("passwords on the list (log scale)")
+ax.set_title("Django's common-password list, by length", fontsize=12)
+ax.set_xticks(xs[::2])
+
+buffer = io.BytesIO()
+fig.savefig(buffer, format="png")
+Image(data=buffer.getvalue())
+''', hidden=True)
+
+md("common-lesson", r'''
+Length does most of the work: 99.8% of the list is shorter than 15 characters. The list catches
+the long-but-common rest: keyboard walks and counting, written long. And when the list refuses a
+password, step 03 says why ("on a list of common passwords that attackers try first"), so the user
+can choose better instead of guessing at a hidden rule.
+
+The list is compared after case folding, so `ManchesterUnited` is refused too. Login checks none
+of these rules, only the shape and a size limit (1,024 characters): a login that answered "too
+short" would teach an attacker the policy, and would lock out users whose password predates it.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 5. Injection: validation is not the defence
+# ------------------------------------------------------------------------------------------------
+
+md("injection-intro", r'''
+## Injection: validation is not the defence
+
+A scratch database in memory (not the app's), three users, and a lookup written the way it should
+never be: the username pasted into the SQL text.
+''')
+
+code("injection", r'''
+scratch = sqlite3.connect(":memory:")  # a throwaway database, only for this demonstration
+scratch.execute("CREATE TABLE user (id INTEGER PRIMARY KEY, username TEXT UNIQUE, password_hash TEXT)")
+scratch.executemany("INSERT INTO user (username, password_hash) VALUES (?, ?)",
+                    [("alice", "$argon2id$..."), ("bob", "$argon2id$..."), ("carol", "$argon2id$...")])
+
+
+def find_user_VULNERABLE(name):
+    # !!! VULNERABLE: DO NOT COPY. The input becomes part of the SQL text. !!!
+    query = f"SELECT id, username FROM user WHERE username = '{name}'"
+    print("  the SQL that runs:", query)
+    return scratch.execute(query).fetchall()
+
+
+print("rows:", find_user_VULNERABLE("alice"))
+print("rows:", find_user_VULNERABLE("x' OR '1'='1"))
+''')
+
+md("injection-param", r'''
+The quote in the input closed the string literal, and `OR '1'='1'` made the condition true for
+every row: the query that should find one user returned all of them. With a `?` placeholder the
+input is sent to SQLite as a *value*, separately from the SQL text, and can never become SQL:
+''')
+
+code("injection-fixed", r'''
+def find_user(name):
+    return scratch.execute("SELECT id, username FROM user WHERE username = ?", (name,)).fetchall()
+
+
+print("rows:", find_user("alice"))
+print("rows:", find_user("x' OR '1'='1"))
+''')
+
+md("injection-validation", r'''
+Step 03's username allowlist happens to refuse quotes, so *this* query would have been safe behind
+it. But that is luck, not design: a password must accept any character (NIST), and so must a
+display name, a comment, a search box. The registration schema accepts this password, quotes and
+all:
+''')
+
+code("injection-password", r'''
+from solutions.step03_input_validation.schemas import RegisterSchema
+
+print("username x' OR '1'='1 passes the allowlist:", allowlist_accepts("x' OR '1'='1"))
+print(RegisterSchema().load({"username": "dave", "password": "x' OR '1'='1' -- my long password"}))
+''')
+
+md("injection-lesson", r'''
+Validation rejects what is not *expected*; it cannot reject what is expected and dangerous. Only
+parameterized queries protect every query, whatever the data (OWASP SQL Injection Prevention
+Cheat Sheet, defence option 1). OWASP ASVS 5.0 **V1.2.4**: "Verify that data selection or database
+queries (e.g., SQL, HQL, NoSQL, Cypher) use parameterized queries, ORMs, entity frameworks, or are
+otherwise protected from SQL Injection and other database injection attacks." Every query in the
+workbook's `db.py` uses `?` placeholders, since step 02.
+
+The two defences are layers: validation keeps the data clean and the answers clear;
+parameterization keeps the data out of the SQL.
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 6. The fix
+# ------------------------------------------------------------------------------------------------
+
+md("fix-intro", r'''
+## The fix: step 03
+
+Step 03 keeps step 02's routes and responses and puts the pipeline in front of them:
+
+- `config.py`: `MAX_CONTENT_LENGTH = 16 * 1024`, so Flask answers 413 for anything bigger;
+- `auth.py`: `json_body()` answers 415 for a body that is not JSON, 400 for JSON that does not
+  parse or is nested too deeply; one `@bp.errorhandler(ValidationError)` turns every schema failure
+  into a 400 with the messages per field;
+- `schemas.py`: `RegisterSchema` and `LoginSchema`, with the `Username` field (refuses lone
+  surrogates, canonicalizes), the `Password` field (refuses lone surrogates, NFKC), the allowlist,
+  the NIST rules and the common list. marshmallow refuses unknown fields by default
+  (`unknown = RAISE`), which stops mass assignment.
+
+Now every attack from above, sent to a fresh step 02 app and a fresh step 03 app, in order (alice
+registers first in both). The step 03 app runs with `TESTING = True`: if any request raised an
+unhandled exception, this cell would stop with it.
+''')
+
+code("fix-table", r'''
+from solutions.step03_input_validation import create_app as create_step03
+
+
+def as_json(**fields):
+    return json.dumps(fields)  # non-ASCII characters are sent as \u escapes, as most clients do
+
+
+GOOD = "violet kettle under a quiet moon"  # 32 characters, not on the list
+JSON, TEXT = "application/json", "text/plain"
+
+ATTACKS = [  # (the attack, path, body, Content-Type)
+    ("alice registers", "/register", as_json(username="alice", password=GOOD), JSON),
+    ("(a) a JSON list", "/register", f'["alice", "{GOOD}"]', JSON),
+    ("(a) a JSON string", "/register", '"alice"', JSON),
+    ("(a) `null`", "/register", "null", JSON),
+    ("(b) a lone surrogate as the password", "/register", as_password, JSON),
+    ("(b) a lone surrogate as the username", "/register", as_username, JSON),
+    ("(c) a 1 MB password", "/register", as_json(username="big", password="x" * 1_000_000), JSON),
+    ("(d) `[` nested 5,000 deep", "/register", "[" * 5000, JSON),
+    ('(e) an extra field `"role": "admin"`', "/register",
+     as_json(username="mallory", password=GOOD, role="admin"), JSON),
+    ("(f) `ALICE`", "/register", as_json(username="ALICE", password=GOOD), JSON),
+    ("(f) `ａｌｉｃｅ`", "/register", as_json(username="ａｌｉｃｅ", password=GOOD), JSON),
+    ("(f) `ᴬᴸᴵᶜᴱ`", "/register", as_json(username="ᴬᴸᴵᶜᴱ", password=GOOD), JSON),
+    ("(g) the password `abc`", "/register", as_json(username="bob", password="abc"), JSON),
+    ("a common password, 15 characters", "/register",
+     as_json(username="carol", password="123456789qwerty"), JSON),
+    ("not JSON: a text/plain body", "/register", "username=alice", TEXT),
+    ("malformed JSON", "/register", '{"username": ', JSON),
+    ("bytes that are not UTF-8", "/register", b'{"username": "\xff"}', JSON),
+    ("log in as `ＡＬＩＣＥ` (alice's password)", "/login", as_json(username="ＡＬＩＣＥ", password=GOOD), JSON),
+    ("log in as alice, password `abc`", "/login", as_json(username="alice", password="abc"), JSON),
+]
+
+
+def brief(response):
+    """The status, and why: the fields a 400 names, or the exception behind a 500."""
+    if response.logged:
+        return f"**{response.status_code}** {response.logged[-1].split(':')[0]}"
+    body = response.get_json(silent=True) or {}
+    if "errors" in body:
+        return f"{response.status_code} ({', '.join(sorted(body['errors']))})"
+    return str(response.status_code)
+
+
+before = like_a_server(create_step02(settings("table02", TESTING=False, PROPAGATE_EXCEPTIONS=False)))
+after = create_step03(settings("table03"))
+
+rows = ["| attack | step 02 | step 03 |", "|---|---|---|"]
+for label, path, body, content_type in ATTACKS:
+    answers = [brief(post(app, body, path, content_type)) for app in (before, after)]
+    rows.append(f"| {label} | {answers[0]} | {answers[1]} |")
+display(Markdown("\n".join(rows)))
+''')
+
+md("fix-table-lesson", r'''
+No 500s left, no megabyte passwords, no `role` slipping past, and one account per name: the three
+look-alikes get 409, because they *are* alice. `ＡＬＩＣＥ` logs in as alice, and a login with a
+short password gets the same 401 as any wrong password, not a lecture on the policy.
+
+A refused registration says what to fix, field by field (the `errors` object that the
+`validation-errors` exercise builds). One body with three problems:
+''')
+
+code("fix-errors", r'''
+response = post(after, as_json(username="Alice!", password="password", role="admin"))
+print(response.status_code)
+print(json.dumps(response.get_json(), indent=2, ensure_ascii=False))
+''')
+
+md("fix-errors-lesson", r'''
+All the problems at once, so a client fixes them in one round trip. The schema-level rule (a
+password must not contain the username) runs only once the fields themselves are valid:
+''')
+
+code("fix-schema-rule", r'''
+response = post(after, as_json(username="dave", password="dave is my name and my password"))
+print(response.status_code, json.dumps(response.get_json(), ensure_ascii=False))
+''')
+
+md("fix-415-413-intro", r'''
+And the two answers that come before any JSON is parsed: 415 for a body that is not JSON (a form,
+here), and 413 for a body over 16 KiB.
+''')
+
+code("fix-415-413-demo", r'''
+form = "username=alice&password=violet+kettle+under+a+quiet+moon"
+print("a form body ->", show(post(after, form, content_type="application/x-www-form-urlencoded")))
+
+big = as_json(username="big", password="x" * 20_000)
+print(f"a {len(big):,}-byte JSON body ->", show(post(after, big)))
+print("step 03's MAX_CONTENT_LENGTH:", after.config["MAX_CONTENT_LENGTH"], "bytes")
+''')
+
+md("fix-413-lesson", r'''
+The 413 comes from Werkzeug, which compares the `Content-Length` header with the cap before it
+reads the body; its answer is Flask's default HTML error page. (Step 05 gives every error, this
+one included, the same JSON envelope.)
+''')
+
+# ------------------------------------------------------------------------------------------------
+# 7. Closing
+# ------------------------------------------------------------------------------------------------
+
+md("wrap-up", r'''
+## What you saw
+
+- Step 02 checked the shape of a body and nothing else: a lone surrogate and deep nesting made
+  500s, a megabyte password was hashed, `role` was ignored only by luck, and one name became four
+  accounts.
+- marshmallow 4 ignores what a validator returns: the classic tutorial's lambda validates nothing.
+- Allowlists after canonicalization (NFKC and case folding, idempotent) give one name one form;
+  NIST's password rules are length, any characters, no composition rules and a common list.
+- Validation is not the injection defence: parameterized queries are.
+
+Now build it yourself.
+''')
+
+code("cleanup", r'''
+import shutil
+
+scratch.close()
+shutil.rmtree(workdir, ignore_errors=True)  # the notebook's SQLite files
+''')
+
+code("outro", r'''
+outro(3)
+''')
+
+
+def build() -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+        "language_info": {"name": "python"},
+    }
+    for kind, cell_id, source in CELLS:
+        if kind == "markdown":
+            cell = new_markdown_cell(source)
+        else:
+            cell = new_code_cell(source)
+            if kind == "code-hidden":
+                cell.metadata["jupyter"] = {"source_hidden": True}
+        cell.id = cell_id  # stable ids: a rebuild does not churn the diff
+        nb.cells.append(cell)
+    nbformat.validate(nb)
+    return nb
+
+
+if __name__ == "__main__":
+    ids = [cell_id for _, cell_id, _ in CELLS]
+    if len(ids) != len(set(ids)):
+        sys.exit("duplicate cell ids")
+    nbformat.write(build(), NOTEBOOK)
+    print(f"wrote {NOTEBOOK.name}: {len(CELLS)} cells")
