@@ -31,6 +31,18 @@ def loopback_aliases_work() -> bool:
         return False
 
 
+def error_message(body) -> str:
+    """The human message of an error body: RFC 9457's "detail" (step 05 on) or the classic "msg"."""
+    if not isinstance(body, dict):
+        return ""
+    return str(body.get("detail") or body.get("msg") or "")
+
+
+def without_request_id(body):
+    """An error body without its per-request id (step 05 on): what must be equal between two answers."""
+    return {k: v for k, v in body.items() if k != "request_id"} if isinstance(body, dict) else body
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

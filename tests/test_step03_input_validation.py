@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.harness import error_message
+
 PASSWORD = "violet kettle under a quiet moon"
 
 # Deterministic (the same examples on every machine and in every grade) and quick.
@@ -289,7 +291,7 @@ def test_a_body_that_is_not_json_is_unsupported(client, content_type):
         kwargs["content_type"] = content_type
     r = client.post("/register", **kwargs)
     assert r.status_code == 415, f"a {content_type or 'type-less'} body answered {r.status_code}, expected 415"
-    assert r.is_json and r.get_json().get("msg"), "the 415 should be JSON with a message"
+    assert r.is_json and error_message(r.get_json()), "the 415 should be JSON with a message"
 
 
 @pytest.mark.exercise("read-json")
@@ -299,7 +301,7 @@ def test_malformed_json_is_a_clear_400(client, raw):
     """JSON that does not parse gets 400 with a JSON message, not an HTML page."""
     r = client.post("/login", data=raw, content_type="application/json")
     assert r.status_code == 400, f"the body {raw!r} answered {r.status_code}"
-    assert r.is_json and r.get_json().get("msg"), f"the 400 for {raw!r} should be JSON with a message"
+    assert r.is_json and error_message(r.get_json()), f"the 400 for {raw!r} should be JSON with a message"
 
 
 @pytest.mark.exercise("read-json")

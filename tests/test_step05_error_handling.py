@@ -1,0 +1,305 @@
+"""Step 05 — error handling, attacked in-process: every error one shape, nothing leaked, all logged.
+
+Runs on step 5 and every later step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests import jwt_tools
+from tests.harness import strong_key
+
+PASSWORD = "violet kettle under a quiet moon"
+PROBLEM = "application/problem+json"
+
+
+def is_problem(r, status):
+    """Why the response is not an RFC 9457 problem with this status ("" when it is)."""
+    if r.status_code != status:
+        return f"answered {r.status_code}, expected {status}"
+    if r.mimetype != PROBLEM:
+        return f"answered {r.mimetype}, not {PROBLEM}"
+    body = r.get_json(silent=True)
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    missing = [k for k in ("type", "title", "status") if k not in body]
+    if missing:
+        return f"the problem lacks {missing} (RFC 9457)"
+    if body["status"] != status:
+        return f"the body's status is {body['status']!r}, the HTTP status {status}: they must be equal"
+    if not body.get("request_id"):
+        return "the problem lacks a request_id to quote"
+    return ""
+
+
+def token_for(client, username="alice"):
+    assert client.post("/register", json={"username": username, "password": PASSWORD}).status_code == 201
+    r = client.post("/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, f"login answered {r.status_code}"
+    return r.get_json()["access_token"]
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 5.1 problem-details
+# --------------------------------------------------------------------------------------------
+
+ERRORS = {
+    "404 unknown path": (lambda c: c.get("/no/such/thing"), 404),
+    "405 wrong method": (lambda c: c.delete("/login"), 405),
+    "413 oversized body": (lambda c: c.post("/login", data="x" * 20_000, content_type="application/json"), 413),
+    "415 not JSON": (lambda c: c.post("/login", data="username=a", content_type="text/plain"), 415),
+    "400 malformed JSON": (lambda c: c.post("/login", data="{", content_type="application/json"), 400),
+    "400 a JSON list": (lambda c: c.post("/register", json=[1, 2]), 400),
+    "400 invalid fields": (lambda c: c.post("/register", json={"username": "a", "password": "b"}), 400),
+    "401 bad credentials": (lambda c: c.post("/login", json={"username": "nobody", "password": "x"}), 401),
+    "401 no token": (lambda c: c.get("/protected"), 401),
+}
+
+
+@pytest.mark.exercise("problem-details")
+@pytest.mark.parametrize("kind", ERRORS)
+def test_every_error_is_a_problem_document(client, kind):
+    """Every error answers application/problem+json with type, title, status (= the HTTP status) and a request id."""
+    send, status = ERRORS[kind]
+    r = send(client)
+    why = is_problem(r, status)
+    assert not why, f"{kind}: {why}"
+    body = r.get_json()
+    assert body["type"] == "about:blank" and body["title"], f"{kind}: type 'about:blank' needs the status's title"
+
+
+@pytest.mark.exercise("problem-details")
+def test_validation_problems_keep_the_messages_per_field(client):
+    """A 400 for a bad body carries the per-field messages in the "errors" extension member."""
+    r = client.post("/register", json={"username": "a", "password": "short", "role": "admin"})
+    assert not is_problem(r, 400), is_problem(r, 400)
+    assert set(r.get_json().get("errors", {})) >= {"username", "password", "role"}, (
+        f"the problem should list the fields' messages under 'errors': {r.get_json()}"
+    )
+
+
+@pytest.mark.exercise("problem-details")
+def test_405_keeps_its_allow_header(client):
+    """The 405 problem still says which methods are allowed (Allow header)."""
+    r = client.delete("/login")
+    assert "POST" in r.headers.get("Allow", ""), "the 405 lost its Allow header"
+
+
+@pytest.mark.exercise("problem-details")
+def test_429_is_a_problem_that_keeps_its_headers(make_app):
+    """A 429 is a problem too, and keeps Retry-After and X-RateLimit-*."""
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute").test_client()
+    for _ in range(2):
+        client.get("/protected")
+    r = client.get("/protected")
+    assert not is_problem(r, 429), is_problem(r, 429)
+    assert r.headers.get("Retry-After", "").isdigit(), "the 429 problem lost its Retry-After header"
+    assert "X-RateLimit-Limit" in r.headers, "the 429 problem lost its X-RateLimit-* headers"
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 5.2 jwt-loaders
+# --------------------------------------------------------------------------------------------
+
+
+def token_failures(app):
+    """Every way a token can fail, as the Authorization header to send (None: no header)."""
+    client = app.test_client()
+    token = token_for(client)
+    header, payload = jwt_tools.read(token)
+    key = app.config["JWT_SECRET_KEY"]
+    past = int((datetime.now(timezone.utc) - timedelta(minutes=5)).timestamp())
+    return client, {
+        "no token": None,
+        "wrong scheme (Token ...)": f"Token {token}",
+        "lower-case bearer": f"bearer {token}",
+        "malformed": "Bearer abc",
+        "empty": "Bearer ",
+        "alg none": "Bearer " + jwt_tools.forge({"alg": "none", "typ": "JWT"}, payload),
+        "edited payload": "Bearer " + jwt_tools.with_payload(token, sub="2"),
+        "another key": "Bearer " + jwt_tools.forge(header, payload, strong_key()),
+        "HS512": "Bearer " + jwt_tools.forge({**header, "alg": "HS512"}, payload, key),
+        "expired": "Bearer " + jwt_tools.forge(header, {**payload, "exp": past, "iat": past - 900, "nbf": past - 900}, key),
+        "subject not a string": "Bearer " + jwt_tools.forge(header, {**payload, "sub": 1}, key),
+        "a refresh token": "Bearer " + jwt_tools.forge(header, {**payload, "type": "refresh"}, key),
+        "a deleted user": "Bearer " + jwt_tools.forge(header, {**payload, "sub": "4242"}, key),
+    }
+
+
+TOKEN_FAILURES = ["no token", "wrong scheme (Token ...)", "lower-case bearer", "malformed", "empty", "alg none",
+                  "edited payload", "another key", "HS512", "expired", "subject not a string", "a refresh token",
+                  "a deleted user"]
+
+
+@pytest.mark.exercise("jwt-loaders")
+@pytest.mark.parametrize("kind", TOKEN_FAILURES)
+def test_every_token_failure_is_a_401_problem(app, kind):
+    """Missing, malformed, forged, expired or wrong-type tokens all get 401 problem+json with WWW-Authenticate: Bearer."""
+    client, failures = token_failures(app)
+    value = failures[kind]
+    r = client.get("/protected", headers={"Authorization": value} if value is not None else {})
+    why = is_problem(r, 401)
+    assert not why, f"a token that is '{kind}' {why} (Flask-JWT-Extended answers 422 by default: use its loaders)"
+    challenge = r.headers.get("WWW-Authenticate", "")
+    assert challenge.startswith("Bearer"), f"the 401 for '{kind}' lacks WWW-Authenticate: Bearer (RFC 6750 §3)"
+
+
+@pytest.mark.exercise("jwt-loaders")
+def test_no_token_gets_a_challenge_without_an_error_code(client):
+    """RFC 6750 §3: when no token was sent, WWW-Authenticate says Bearer without an error code."""
+    r = client.get("/protected")
+    assert r.headers.get("WWW-Authenticate") == "Bearer", f"got {r.headers.get('WWW-Authenticate')!r}"
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 5.3 last-resort
+# --------------------------------------------------------------------------------------------
+
+SECRET_DETAIL = "sqlite3 /srv/app/secret.db SELECT password_hash FROM user"
+
+
+@pytest.fixture
+def broken(step, monkeypatch):
+    """The app's hashing raises an unexpected exception whose text holds internals."""
+
+    def explode(password):
+        raise RuntimeError(SECRET_DETAIL)
+
+    monkeypatch.setattr(step.module.passwords, "hash_password", explode)
+
+
+@pytest.mark.exercise("last-resort")
+@pytest.mark.parametrize("testing", [True, False], ids=["testing", "production"])
+def test_a_bug_gets_a_generic_500_with_a_request_id(make_app, broken, testing, caplog):
+    """An unexpected exception answers a generic 500 problem with a request id — in testing mode and in production."""
+    caplog.set_level(logging.INFO)
+    client = make_app(TESTING=testing).test_client()
+    try:
+        r = client.post("/register", json={"username": "alice", "password": PASSWORD})
+    except RuntimeError:
+        pytest.fail("the exception escaped the app (in testing mode): register errorhandler(Exception)")
+    why = is_problem(r, 500)
+    assert not why, f"a bug {why}"
+    text = r.get_data(as_text=True)
+    for leak in ("RuntimeError", "sqlite3", "/srv/app", "SELECT", "Traceback", ".py"):
+        assert leak not in text, f"the 500 leaks {leak!r} to the client: {text[:300]}"
+
+
+@pytest.mark.exercise("last-resort")
+def test_the_traceback_is_logged_under_the_request_id(make_app, broken, caplog):
+    """The server's log holds the traceback, under the request id the client was given."""
+    caplog.set_level(logging.INFO)
+    r = make_app().test_client().post("/register", json={"username": "alice", "password": PASSWORD})
+    request_id = (r.get_json(silent=True) or {}).get("request_id")
+    assert request_id, "the 500 should carry a request_id"
+    records = [rec for rec in caplog.records if request_id in rec.getMessage()]
+    assert any(rec.exc_info for rec in records), (
+        f"no log record with the traceback mentions request_id {request_id}: the support desk cannot find it"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Logging, headers, debug
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("jwt-loaders")
+def test_security_events_are_logged_without_secrets(app, caplog):
+    """Logins (good and bad), refused tokens and limits are logged with the request id; no password, token or hash."""
+    caplog.set_level(logging.INFO)
+    client = app.test_client()
+    token = token_for(client)
+    client.post("/login", json={"username": "alice", "password": "wrong password here!"})
+    client.get("/protected", headers={"Authorization": "Bearer " + token + "x"})
+    text = caplog.text
+    for event in ("login.success", "login.failure", "token.rejected"):
+        assert event in text, f"the security log has no {event} event"
+    assert "request_id=" in text, "security events should carry the request id"
+    for secret in (PASSWORD, "wrong password here!", token, "$argon2"):
+        assert secret not in text, "a password, token or hash reached the log"
+
+
+def test_input_cannot_forge_log_lines(app, caplog):
+    """A username with CR/LF is logged escaped, on one line (CWE-117)."""
+    caplog.set_level(logging.INFO)
+    forged = "mallory\r\n2026-01-01 INFO api.security login.success user_id=1"
+    app.test_client().post("/login", json={"username": forged, "password": "whatever it is"})
+    lines = [rec.getMessage() for rec in caplog.records if "login.failure" in rec.getMessage()]
+    assert lines, "the failed login was not logged"
+    assert all("\n" not in line and "\r" not in line for line in lines), "a username broke a log line in two"
+
+
+def test_request_ids_are_ours_unless_the_client_sends_a_clean_one(client):
+    """X-Request-ID comes back on every response; a clean one from the client is kept, a hostile one replaced."""
+    r = client.get("/health")
+    assert len(r.headers.get("X-Request-ID", "")) >= 8, "responses should carry X-Request-ID"
+    assert client.get("/health", headers={"X-Request-ID": "trace-12345678"}).headers["X-Request-ID"] == "trace-12345678"
+    hostile = client.get("/health", headers={"X-Request-ID": "x\" onmouseover=alert(1) " + "A" * 100})
+    assert "alert" not in hostile.headers["X-Request-ID"], "a hostile X-Request-ID was echoed"
+
+
+@pytest.mark.parametrize("path, method", [("/health", "GET"), ("/login", "POST"), ("/nothing", "GET")])
+def test_nosniff_and_no_store_everywhere(client, path, method):
+    """Every response says X-Content-Type-Options: nosniff and Cache-Control: no-store."""
+    r = client.open(path, method=method, json={"username": "alice", "password": PASSWORD})
+    assert r.headers.get("X-Content-Type-Options") == "nosniff", f"{method} {path} lacks nosniff"
+    assert "no-store" in r.headers.get("Cache-Control", ""), f"{method} {path} may be cached"
+
+
+def test_the_app_refuses_debug_mode(make_app):
+    """With DEBUG on, the app refuses to start: the debugger is a remote Python console."""
+    with pytest.raises(Exception, match="[Dd]ebug"):
+        make_app(DEBUG=True)
+
+
+def test_flask_debug_is_refused_from_the_command_line(step, tmp_path):
+    """`flask --debug` (FLASK_DEBUG=1) stops with a message instead of serving the debugger."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update(FLASK_JWT_SECRET_KEY=strong_key(), FLASK_DATABASE=str(tmp_path / "d.sqlite"))
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", step.step.slug, "--debug", "routes"],
+                          cwd=step.root, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "ebug" in done.stderr + done.stdout, (
+        "`flask --debug` loaded the app: debug mode must be refused"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzzing: random requests, no 5xx
+# --------------------------------------------------------------------------------------------
+
+FUZZ = settings(max_examples=120, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
+
+
+@pytest.mark.exercise("problem-details")
+@FUZZ
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]),
+    path=st.sampled_from(["/health", "/register", "/login", "/protected", "/", "/login/", "/%00", "/..%2f"]),
+    body=st.binary(max_size=300),
+    content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
+                                  "application/problem+json", "multipart/form-data; boundary=x", ""]),
+    authorization=st.one_of(st.none(), header_text, header_text.map(lambda t: "Bearer " + t)),
+    request_id=st.one_of(st.none(), header_text),
+)
+def test_fuzzing_every_endpoint_gives_no_5xx(client, method, path, body, content_type, authorization, request_id):
+    """Random methods, paths, bodies and headers: never a 5xx, always problem+json for errors."""
+    headers = {"Content-Type": content_type}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
+    r = client.open(path, method=method, data=body, headers=headers)
+    assert r.status_code < 500, f"{method} {path} with {headers} and {body[:80]!r} answered {r.status_code}"
+    if r.status_code >= 400 and method != "HEAD":
+        assert r.mimetype == PROBLEM, f"{method} {path} answered a {r.status_code} as {r.mimetype}"
