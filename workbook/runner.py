@@ -65,10 +65,20 @@ def _lesson_of(filename: str) -> int | None:
     return None
 
 
-def pytest_command(step: Step, target: Path, report: Path, course: Course) -> list[str]:
-    files = [str(f.relative_to(REPO)) for s in course.lessons_up_to(step.number) for f in s.test_files]
+def lesson_files(step: Step, course: Course) -> list[Path]:
+    """Every test file step N must pass: its own lesson's and every earlier lesson's."""
+    return [f for s in course.lessons_up_to(step.number) for f in s.test_files]
+
+
+def quick_files(step: Step) -> list[Path]:
+    """The first, fast part of `check N`: the step's own in-process tests, tests/test_<slug>.py."""
+    own = REPO / "tests" / f"test_{step.slug}.py"
+    return [own] if own.exists() else []
+
+
+def pytest_command(step: Step, target: Path, report: Path, files: list[Path]) -> list[str]:
     return [
-        sys.executable, "-m", "pytest", *files,
+        sys.executable, "-m", "pytest", *(str(f.relative_to(REPO)) for f in files),
         "-q", "--no-header", "-p", "no:cacheprovider",
         "-o", "addopts=",  # no nbval here: it is for the notebooks
         "-p", "workbook.pytest_report", f"--workbook-report={report}",
@@ -77,9 +87,10 @@ def pytest_command(step: Step, target: Path, report: Path, course: Course) -> li
 
 
 def run_step_tests(step: Step, target: Path, *, timeout: float = 300.0, course: Course | None = None,
-                   env: dict[str, str] | None = None) -> CheckResult:
-    """Run the tests of lessons 1..N against ``target/<slug>`` and collect the verdicts."""
+                   env: dict[str, str] | None = None, files: list[Path] | None = None) -> CheckResult:
+    """Run the tests of lessons 1..N (or just ``files``) against ``target/<slug>``; collect the verdicts."""
     course = course or load()
+    files = lesson_files(step, course) if files is None else files
     result = CheckResult(step=step, target=target)
     if not step.folder(target).is_dir():
         result.problem = f"{step.folder(target)} does not exist"
@@ -92,7 +103,7 @@ def run_step_tests(step: Step, target: Path, *, timeout: float = 300.0, course: 
         started = time.monotonic()
         try:
             done = subprocess.run(
-                pytest_command(step, target, report, course), cwd=REPO, env=run_env,
+                pytest_command(step, target, report, files), cwd=REPO, env=run_env,
                 capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout,
             )
         except subprocess.TimeoutExpired:

@@ -47,7 +47,6 @@ def create_app(test_config=None):
     def health():
         """Liveness probe for load balancers and tests: up or not, nothing more."""
         return {"status": "ok"}
-
     # END EXERCISE
 
     db.init_app(app)

@@ -35,7 +35,6 @@ def create_app(test_config=None):
         """Liveness probe for load balancers and tests: up or not, nothing more."""
         return {"status": "ok"}
 
-
     db.init_app(app)
     passwords.init_app(app)
     auth.jwt.init_app(app)
