@@ -38,8 +38,8 @@ def learner(tmp_path, monkeypatch):
     return steps
 
 
-def invoke(*args):
-    result = CliRunner().invoke(cli.main, [str(a) for a in args], prog_name="python -m workbook")
+def invoke(*args, input=None):
+    result = CliRunner().invoke(cli.main, [str(a) for a in args], prog_name="python -m workbook", input=input)
     assert "Traceback" not in result.output, f"the learner saw a traceback:\n{result.output}"
     assert "\x1b[" not in result.output, "colour codes were written to something that is not a terminal"
     return result
@@ -113,7 +113,7 @@ def test_check_a_deleted_step_folder(learner):
     shutil.rmtree(STEP.folder(learner))
     result = invoke("check", STEP.number)
     assert result.exit_code == 1
-    assert "does not exist" in result.output and "git checkout" in result.output
+    assert "does not exist" in result.output and f"python -m workbook reset {STEP.number}" in result.output
 
 
 def test_check_a_syntax_error_names_the_file_and_line(learner):
@@ -238,3 +238,62 @@ def test_requirements_are_all_pinned():
 def test_dev_sync_check_agrees():
     result = invoke("dev", "sync", "--check")
     assert result.exit_code == 0, result.output
+
+
+# --- watch, reset, diff -----------------------------------------------------------------------
+
+
+def test_reset_restores_the_starter_and_keeps_a_backup(learner):
+    config = STEP.folder(learner) / "config.py"
+    config.write_text(config.read_text("utf-8") + "\n# my precious work\n", encoding="utf-8")
+    refused = invoke("reset", STEP.number, input="n\n")
+    assert "Nothing changed" in refused.output and "my precious work" in config.read_text("utf-8")
+    result = invoke("reset", STEP.number, input="y\n")
+    assert result.exit_code == 0 and "is the starter again" in result.output
+    assert "my precious work" not in config.read_text("utf-8")
+    backups = list((state.state_dir() / "backups").glob(f"{STEP.slug}-*"))
+    assert backups and "my precious work" in (backups[0] / "config.py").read_text("utf-8"), "the learner's work was lost"
+    assert "Your version is in" in result.output
+
+
+def test_reset_brings_back_a_deleted_folder(learner):
+    shutil.rmtree(STEP.folder(learner))
+    result = invoke("reset", STEP.number, "--yes")
+    assert result.exit_code == 0 and (STEP.folder(learner) / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize("step", COURSE.steps, ids=[s.slug for s in COURSE.steps])
+def test_diff_shows_the_lesson_without_markers(step):
+    result = invoke("diff", step.number)
+    assert result.exit_code == 0
+    assert "BEGIN EXERCISE" not in result.output and "END EXERCISE" not in result.output
+    if step.number > 1:
+        assert f"+++ {step.slug}/" in result.output, "the diff should show the files the lesson changes"
+
+
+def test_diff_stat_lists_files():
+    result = invoke("diff", COURSE.steps[-1].number, "--stat")
+    assert result.exit_code == 0 and "+" in result.output
+
+
+def test_watch_checks_and_moves_on(learner):
+    """watch checks the step; when it passes, it moves on to the next one."""
+    solve(learner)
+    result = invoke("watch", STEP.number, "--max-checks", "2", "--interval", "0.05")
+    assert f"Step {STEP.label}" in result.output and "passes" in result.output
+    if len(COURSE.steps) > 1:
+        assert f"Moving on to step {COURSE.steps[1].label}" in result.output
+
+
+def test_watch_rechecks_after_a_save(learner):
+    """After a failing check, watch waits for a change in the folder, then checks again."""
+    import threading
+
+    def save_later():
+        time.sleep(1.5)
+        path = STEP.folder(learner) / "config.py"
+        path.write_text(path.read_text("utf-8") + "\n# saved\n", encoding="utf-8")
+
+    threading.Thread(target=save_later, daemon=True).start()
+    result = invoke("watch", STEP.number, "--max-checks", "2", "--interval", "0.05")
+    assert result.output.count(f"checking steps") + result.output.count("checking ") >= 2, result.output

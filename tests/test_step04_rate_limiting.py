@@ -190,7 +190,7 @@ def test_health_is_not_limited(limited):
 
 
 def test_production_limits_are_explicit_and_bounded(make_app):
-    """The default configuration limits login per address and per account, within NIST's bound of 100."""
+    """The default configuration limits login per address and per account, to at most 100 guesses a day."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. Flask-Limiter's "no storage was explicitly specified"
         app = make_app(RATELIMIT_ENABLED=None, RATELIMIT_STORAGE_URI=None)
@@ -199,7 +199,7 @@ def test_production_limits_are_explicit_and_bounded(make_app):
     per_account = parse_many(app.config["RATELIMIT_LOGIN_PER_ACCOUNT"])
     per_day = [item for item in per_account if item.get_expiry() <= 24 * 3600]
     assert per_day and min(item.amount * (24 * 3600 // item.get_expiry()) for item in per_day) <= 100, (
-        "one account must not allow more than 100 guesses a day (NIST SP 800-63B-4's bound)"
+        "one account must not allow more than 100 guesses a day"
     )
     assert parse_many(app.config["RATELIMIT_LOGIN_PER_ADDRESS"]), "login needs a per-address limit"
 

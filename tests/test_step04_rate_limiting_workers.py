@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -93,7 +94,8 @@ class Gunicorn(LiveServer):
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{self.port}",
-             "--config", str(hook), "--log-level", "warning", f"{self.target.step.slug}:create_app()"],
+             "--config", str(hook), "--log-level", "warning", "--no-control-socket",
+             f"{self.target.step.slug}:create_app()"],
             cwd=self.target.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         try:
@@ -119,11 +121,12 @@ def failed_guesses_let_through(step, workdir, storage_uri):
         "ARGON2_TIME_COST": 2, "ARGON2_MEMORY_COST": 19456, "ARGON2_PARALLELISM": 1,
     }
     server = Gunicorn(step, workdir, env=env_for(config)).start()
+    victim = f"alice-{uuid.uuid4().hex[:8]}"  # the Redis server outlives one run: a fresh account each time
     try:
-        assert server.post("/register", json_body={"username": "alice", "password": PASSWORD}).status == 201
+        assert server.post("/register", json_body={"username": victim, "password": PASSWORD}).status == 201
 
         def guess(i):
-            return server.post("/login", json_body={"username": "alice", "password": f"wrong guess {i:04d}"}).status
+            return server.post("/login", json_body={"username": victim, "password": f"wrong guess {i:04d}"}).status
 
         with ThreadPoolExecutor(max_workers=ATTEMPTS) as pool:
             codes = list(pool.map(guess, range(ATTEMPTS)))

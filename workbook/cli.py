@@ -85,8 +85,8 @@ def show_status() -> None:
     label = states[upcoming.number]
     ui.echo(f"Next: step {upcoming.label} {ui.DASH} {upcoming.title}", bold=True)
     if label == "missing":
-        ui.note(f"The folder {_rel(upcoming.folder(STEPS))} is missing. Restore it from git: "
-                f"git checkout -- steps/{upcoming.slug}", indent=2)
+        ui.note(f"The folder {_rel(upcoming.folder(STEPS))} is missing. Bring the starter back: "
+                f"python -m workbook reset {upcoming.number}", indent=2)
         return
     if label == "not started":
         ui.echo(f"  1. Read the notebook: jupyter lab notebooks/{upcoming.notebook}")
@@ -479,7 +479,7 @@ def run(step_number: str, solution: bool, port: int) -> None:
     root = SOLUTIONS if solution else STEPS
     folder = step.folder(root)
     if not folder.is_dir():
-        ui.fail(f"{_rel(folder)} does not exist. Restore it with: git checkout -- {_rel(folder)}")
+        ui.fail(f"{_rel(folder)} does not exist. Bring the starter back: python -m workbook reset {step.number}")
         sys.exit(1)
     if not _port_free(port):
         ui.fail(f"Port {port} on 127.0.0.1 is already in use (on macOS the AirPlay Receiver takes 5000).")

@@ -107,7 +107,7 @@ def run_checks() -> int:
     course = load()
     missing = [s.slug for s in course.steps if not (STEPS / s.slug).is_dir()]
     if missing:
-        bad(f"missing exercise folders: {', '.join(missing)}", "git checkout -- steps/")
+        bad(f"missing exercise folders: {', '.join(missing)}", "python -m workbook reset N (for each missing step)")
     else:
         ui.ok(f"{len(course.steps)} steps, exercise folders present")
     try:

@@ -156,6 +156,54 @@ def step_files(folder: Path) -> list[Path]:
     )
 
 
+def step_readme(step: Step, course: Course) -> str:
+    """steps/<slug>/README.md: the exercise's brief, written from course.toml."""
+    before = [s for s in course.steps if s.number < step.number]
+    prerequisites = (f"step {before[-1].label} ({before[-1].title}) — its starter is already inside this folder, "
+                     "solved" if before else "Python 3.11–3.13 with requirements.txt installed")
+    lines = [
+        f"# Step {step.label} — {step.title}",
+        "",
+        f"{step.concept}.",
+        "",
+        f"- **Time:** about {step.minutes} minutes, with the notebook `notebooks/{step.notebook}`.",
+        f"- **Prerequisites:** {prerequisites}.",
+        "",
+        "## Objectives",
+        "",
+        *[f"- {o}" for o in step.objectives],
+        "",
+        "## Your exercises",
+        "",
+        "Each one is a `# TODO exercise` comment in this folder's files.",
+        "",
+    ]
+    for ex in step.exercises:
+        lines += [f"### {ex.label} {ex.title} (`{ex.id}`)", "", " ".join(ex.todo.split()), ""]
+    lines += [
+        "## Check, hints, run",
+        "",
+        "From the repository root:",
+        "",
+        "```",
+        f"python -m workbook check {step.number}    # the verdict; exits 0 when the step passes",
+        f"python -m workbook hint {step.number}     # one more hint each time (hint {step.number} 2: exercise 2)",
+        f"python -m workbook watch {step.number}    # check again at every save",
+        f"python -m workbook run {step.number}      # serve this folder on http://127.0.0.1:5000",
+        f"python -m workbook reset {step.number}    # back to the starter (your version is kept)",
+        "```",
+        "",
+        "## Key points",
+        "",
+        *[f"- {k}" for k in step.key_points],
+        "",
+        "---",
+        "Generated from `workbook/course.toml` by `python -m workbook dev sync`; do not edit by hand.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def starter_files(step: Step, course: Course | None = None, solutions: Path = SOLUTIONS) -> dict[str, bytes]:
     """Every file of step ``step``'s starter, generated in memory: {relative path: content}."""
     course = course or load()
@@ -175,6 +223,7 @@ def starter_files(step: Step, course: Course | None = None, solutions: Path = SO
             )
         else:
             files[rel.as_posix()] = data
+    files["README.md"] = step_readme(step, course).encode("utf-8")
     missing = [ex.id for ex in step.exercises if ex.id not in regions_seen]
     if missing:
         raise MarkerError(

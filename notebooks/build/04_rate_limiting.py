@@ -366,7 +366,9 @@ Two limits, because the attack comes in two shapes (OWASP Credential Stuffing Pr
 Authentication Cheat Sheets):
 
 - **per account** stops many addresses against one account: the botnet got 5 guesses, whatever
-  its size and however it spelled the name;
+  its size and however it spelled the name. The Authentication Cheat Sheet asks for exactly this:
+  count failed logins per account, not only per address, so that many addresses cannot share out
+  the guesses;
 - **per address** stops one address against many accounts: 20 pairs a minute, 200 a day.
 
 Innocent clients are not touched: bob and alice, each at their own address and with their own
@@ -730,8 +732,9 @@ On the Linux machine that built this notebook, over ten runs: with `memory://`, 
 30** simultaneous guesses were answered (usually 12 to 15), never 5. Each worker allowed its own 5,
 and the ceiling is workers × limit (15 here; 20 with `-w 4`). With Redis, **exactly 5**, every
 time: the three workers share one set of counters, and `limits` checks and records each attempt in
-one Lua script, which Redis runs atomically, so no two workers can both take the fifth slot. That is why `memory://` is for one process (`flask run`,
-tests) and step 04 reads `RATELIMIT_STORAGE_URI` from the configuration.
+one Lua script, which Redis runs atomically, so no two workers can both take the fifth slot. That
+is why `memory://` is for one process (`flask run`, tests) and step 04 reads
+`RATELIMIT_STORAGE_URI` from the configuration.
 
 To try it yourself (Linux or macOS, with `redis-server` running on its default port), from the
 repository root:
@@ -1028,15 +1031,20 @@ keeps her out for as long as the attack lasts. That is the price of a per-accoun
 `limits.py` pays it on purpose: without it, a botnet gets unlimited guesses at one account.
 
 It is a **throttle, not a lockout**. A lockout disables the account after N failures until someone
-unlocks it: the attacker needs N requests to lock a user out indefinitely, and every user of your
-API is one list of usernames away from it. A throttle lifts by itself within a minute (a day at
-most), and the attacker must keep paying to keep it closed.
+unlocks it: with a small N, anyone who knows a username locks its owner out with N requests, and
+keeps them out; the OWASP Authentication Cheat Sheet ("Account Lockout") warns that a lockout must
+not become a way to deny service to other users. A throttle lifts by itself within a minute (a day
+at most), and the attacker must keep paying to keep it closed.
 
-Where do the numbers come from? NIST SP 800-63B-4 (§3.2.2, "Rate Limiting (Throttling)") requires
-that no more than **100 consecutive failed attempts** be possible on one account. Step 04 allows at
-most 100 attempts per account per day, so a patient attacker gets 100 more each day (36,500 a year):
-enough against step 03's passwords, but a floor, not a ceiling. Real systems add what a rate limiter
-cannot do (OWASP Credential Stuffing Prevention and Authentication Cheat Sheets):
+Where do the numbers come from? NIST SP 800-63B-4 (§3.2.2, "Rate Limiting (Throttling)") sets the
+upper bound: no more than **100 consecutive failed attempts** on one account; after that the
+password is disabled until it is bound to the account again (a reset, for instance). Step 04 does
+the throttling half: at most 100 attempts per account per day. A patient attacker still gets 100
+more every day, 36,500 a year: far too few against step 03's passwords, but not NIST's bound. To
+meet it you would also count consecutive failures per account (NIST suggests forgetting them after
+a successful login) and require a reset at 100, which needs a recovery channel, such as e-mail,
+that this workbook does not have. Real systems add what a rate limiter cannot do (OWASP Credential
+Stuffing Prevention and Authentication Cheat Sheets):
 
 - **multi-factor authentication**, the defence that makes a guessed or leaked password worthless;
 - **tell the user**: an e-mail about failed attempts or a login from a new device, so alice learns

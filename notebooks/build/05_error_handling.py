@@ -152,7 +152,7 @@ print("ready")
 md("table-intro", r'''
 ### Nine ways to get an error
 
-The same nine requests go to every app in this notebook. The step 04 app runs like a server
+The same nine requests go to step 04 now, to step 05 later. The step 04 app runs like a server
 (`TESTING` off), so that a bug gives the answer a real client gets. Two helpers: `send()` sends one
 of the nine (the 429 takes three logins for one account, the bug is switched on only for its
 request), `shape()` names the envelope of an answer.
@@ -215,14 +215,13 @@ Read it as a client would:
 
 - **Three envelopes.** Werkzeug's HTML pages (404, 405, 413, 500), `{"msg"}` (415, the token
   errors, the 429), `{"msg", "errors"}` (400). A client must look at the Content-Type, then guess
-  which keys to read. A JSON client that calls `response.json()` on the 404 crashes on
-  `<!doctype html>`.
-- **422 where a client expects 401.** A forged token gets `422 Unprocessable Entity` with
+  which keys to read. A JSON client that parses the 404 as JSON fails on `<!doctype html>`.
+- **422 where a client expects 401.** A forged token gets `422` (Unprocessable Content) with
   `"Signature verification failed"`: that is Flask-JWT-Extended's default for a token it cannot
-  accept. Only a missing or expired token gets 401. A client that refreshes its token on 401 never
-  does it on 422; and 422 says "your request is well-formed but I cannot process it", not "who are
-  you?". No answer carries `WWW-Authenticate`, which RFC 6750 §3 requires for a missing or invalid
-  bearer token.
+  accept. Only a missing or expired token gets 401. A client written to log in again on 401 does
+  not do it on 422, and 422 means that the server "was unable to process the contained
+  instructions" (RFC 9110 §15.5.21), not "who are you?". No answer carries `WWW-Authenticate`,
+  which RFC 6750 §3 requires when a request has no valid access token.
 - **The bug** is Flask's HTML 500 page. Its text is generic, which is good. But what did the server
   write down?
 ''')
@@ -254,9 +253,9 @@ except RuntimeError as error:
 ''')
 
 md("step04-testing-lesson", r'''
-A test that sends this request fails with a traceback instead of checking an answer, so nobody
-writes that test, and nobody knows what a client gets. Step 05 handles the bug in the app itself,
-the same way in tests as in production.
+A test that sends this request gets an exception instead of an answer, so it cannot check what a
+client would receive. Step 05 handles the bug in the app itself, the same way in tests as in
+production.
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -332,35 +331,36 @@ def not_found(error):
 ''')
 
 code("classic-table", r'''
-answers_classic = {what: send(classic, what) for what, *_ in REQUESTS if what != "a bug"}
+answers_classic = {what: send(classic, what) for what, *_ in REQUESTS if what not in ("a JSON list", "a bug")}
 # The classic app's own bug, no monkeypatch needed: a JSON list has no .get()
-answers_classic["a bug"] = classic.test_client().post("/register", json=["alice", GOOD])
+answers_classic["a bug (a JSON list)"] = classic.test_client().post("/register", json=["alice", GOOD])
 answers_classic["malformed JSON"] = classic.test_client().post(
     "/register", data='{"username": ', content_type="application/json")
 
 for what, response in answers_classic.items():
     body = response.get_json(silent=True) if response.is_json else None
     handled = isinstance(body, dict) and "error" in body
-    print(f"{what:22} {response.status_code}  {shape(response):22} "
-          f"{'<- a tutorial handler' if handled else ''}")
+    print(f"{what:22} {response.status_code}  {shape(response):22} {'<- a tutorial handler' if handled else ''}")
 
 print("\nstr(error), as the 404 handler sends it:")
 print("   ", answers_classic["unknown path"].get_json()["error"])
-print("the bug, in Flask's log:", flask_log.lines[-1].splitlines()[-1])
+print("and the 400 handler:")
+print("   ", answers_classic["malformed JSON"].get_json()["error"])
+print("\nthe bug, in Flask's log:", flask_log.lines[-1].splitlines()[-1])
 ''')
 
 md("classic-lesson", r'''
 Three handlers, and three problems:
 
 - **Most errors never reach them.** 405, 413, 415, 429 and 500 are still HTML pages: a handler
-  for a status code catches that code only. (The "JSON list" row is a 400 here only by accident: it
-  is the tutorial's crash, not validation.)
+  for a status code catches that code only. Two of them handle something here, the 404 and the 400
+  of a malformed body.
 - **The 401 handler never runs for a token.** "No token" answers 401 with Flask-JWT-Extended's
   `{"msg": "Missing Authorization Header"}`, not `{"msg": "Unauthorized", "error": ...}`; the
   forged token answers 422. Flask-JWT-Extended does not raise an HTTP 401: it raises its own
-  exceptions (`NoAuthorizationError`, PyJWT's `InvalidSignatureError`, ...) and registers a handler
-  for each of those classes when you call `JWTManager(app)`. A handler for a class is found before
-  Flask would ever turn the exception into a status code, so `errorhandler(401)` is not asked.
+  exceptions (`NoAuthorizationError`, PyJWT's `InvalidSignatureError`, ...), which are not
+  `HTTPException`s and have no status code, and `JWTManager(app)` registers a handler for each of
+  those classes. A handler registered for 401 can never match them.
 - **`str(error)` is the exception's full text.** For Werkzeug's own errors that is its
   boilerplate, "404 Not Found: The requested URL was not found on the server...", which only
   repeats the status. But the pattern sends the client whatever text the exception carries. The
@@ -415,15 +415,18 @@ optional:
 
 Four rules matter here:
 
-- **`"about:blank"`** (§4.2.1) means "no semantics beyond the status code", and then "the title
-  SHOULD be the same as the recommended HTTP status phrase for that code (e.g., "Not Found" for
-  404...)". Step 05 takes the phrase from Werkzeug's `HTTP_STATUS_CODES`.
+- **`"about:blank"`** (§4.2.1) says that "the problem has no additional semantics beyond that of
+  the HTTP status code", and then "the title SHOULD be the same as the recommended HTTP status
+  phrase for that code (e.g., "Not Found" for 404, and so on)". Step 05 takes the phrase from
+  Werkzeug's `HTTP_STATUS_CODES`.
 - **`status` must match.** "Generators MUST use the same status code in the actual HTTP response"
-  (§3.1.2): the member is advisory, for a body that outlives its response (a log, a queue); proxies
-  and client libraries only look at the real status.
+  (§3.1.2). The member is advisory: it helps when an intermediary changed the status, or when the
+  body is kept without its response (a log); generic HTTP software (proxies, caches, client
+  libraries) uses the real status.
 - **`detail` helps the client, not the debugger.** It "ought to focus on helping the client
-  correct the problem, rather than giving debugging information" (§3.1.4), and §5 (Security
-  Considerations) warns against exposing "implementation details such as a stack dump".
+  correct the problem, rather than giving debugging information" (§3.1.4). §5 (Security
+  Considerations) names the risk: "leaking information that can be exploited to compromise the
+  system".
 - **Extension members** (§3.2) carry the rest: step 05 adds `errors` (the messages per field, for a
   400) and `request_id`. "Clients consuming problem details MUST ignore any such extensions that
   they don't recognize", so adding one breaks nobody.
@@ -485,7 +488,7 @@ from IPython.display import Image
 
 ROWS = [  # (stage, how Flask looks, [(registered for, step 05's handler, answer colour)])
     ("1  by status code", "HTTPException only;\nblueprint, then app",
-     [("429  (RateLimitExceeded is a TooManyRequests)", "limits.too_many_requests", "ok")]),
+     [("429  (RateLimitExceeded)", "limits.too_many_requests", "ok")]),
     ("2  by class, in the blueprint", "only for requests routed to\nthe blueprint; walk the MRO",
      [("ValidationError  (blueprint \"auth\")", "auth.invalid_body  (400 + errors)", "ok")]),
     ("3  by class, in the app", "walk the exception's MRO:\nthe first class with a\nhandler wins",
@@ -515,9 +518,9 @@ for x, label in ((0.3, "Flask tries, in this order"), (4.25, "registered for"), 
     ax.text(x, 6.25, label, fontsize=10.5, fontweight="bold", color="#1d2f40", va="center")
 
 y = 5.95
-entry_height = 0.66
 for stage, how, entries in ROWS:
-    height = entry_height * len(entries)
+    height = max(0.62 * len(entries), 0.95)
+    entry_height = height / len(entries)
     bad = entries[0][2] == "bad"
     ax.add_patch(FancyBboxPatch((0.3, y - height + 0.06), 3.6, height - 0.12,
                                 boxstyle="round,pad=0.02,rounding_size=0.08",
@@ -534,7 +537,7 @@ for stage, how, entries in ROWS:
                 color="#7b241c" if colour == "bad" else "#1e5a1d")
     y -= height + 0.1
 
-ax.text(0.3, 0.25, "Every green answer is application/problem+json. The first stage that finds a "
+ax.text(0.3, 0.3, "Every green answer is application/problem+json. The first stage that finds a "
         "handler answers; the others are never asked.", fontsize=10, color="#1d2f40", va="center")
 
 buffer = io.BytesIO()
@@ -545,7 +548,7 @@ Image(data=buffer.getvalue())
 md("lookup-registry", r'''
 That table is not a drawing of intentions: Flask keeps its handlers in `app.error_handler_spec`,
 `{blueprint or None: {status code or None: {class: handler}}}`. A step 05 app's, and the walk for
-four exceptions (the first class of each MRO that has a handler in the app is marked `<-`):
+five exceptions (in brackets: the first class of the MRO that has a handler in the app):
 ''')
 
 code("lookup-live", r'''
@@ -565,11 +568,15 @@ for scope, by_code in step05.error_handler_spec.items():
             print(f"{'':22} + Flask-JWT-Extended's, for {len(theirs)} classes: {', '.join(theirs[:4])}, ...")
 
 print()
-app_handlers = step05.error_handler_spec[None][None]
-for exception in (pyjwt.InvalidSignatureError, NoAuthorizationError, NotFound, RuntimeError):
-    walk = [f"{cls.__name__} <-" if cls in app_handlers and cls is next(c for c in exception.__mro__ if c in app_handlers)
-            else cls.__name__ for cls in exception.__mro__[:-2]]  # without BaseException, object
-    print(" > ".join(walk))
+app_handlers = step05.error_handler_spec[None][None]  # stage 3: the app's handlers by class
+for exception in (pyjwt.InvalidSignatureError, NoAuthorizationError, NotFound, RateLimitExceeded, RuntimeError):
+    status = getattr(exception, "code", None)
+    if status is not None and status in step05.error_handler_spec[None]:
+        print(f"{exception.__name__}: stage 1 finds errorhandler({status}) before any class is looked at")
+        continue
+    mro = exception.__mro__[:-2]  # without BaseException and object
+    winner = next(cls for cls in mro if cls in app_handlers)
+    print(" > ".join(f"[{cls.__name__}]" if cls is winner else cls.__name__ for cls in mro))
 ''')
 
 md("lookup-registry-lesson", r'''
@@ -634,10 +641,11 @@ print(f"GET /nowhere -> {response.status_code} {response.get_json()}")
 
 md("exception-only-lesson", r'''
 A 404 answered as a **500**: `NotFound` *is* an `Exception`, and with no more specific handler the
-catch-all gets it. Flask's documentation warns about exactly this (*Handling Application Errors*,
-"Generic Exception Handlers"). Every typo in a URL becomes a "server error" in your monitoring, and
-a 405 loses its `Allow` header. Hence step 05's pair: `errorhandler(HTTPException)` for HTTP
-errors, `errorhandler(Exception)` only for what is left, the bugs.
+catch-all gets it. Flask's documentation (*Handling Application Errors*) warns that a handler for
+`Exception` "will capture all otherwise unhandled errors, including all HTTP status codes". Every
+typo in a URL becomes a "server error" in your monitoring, and a 405 loses its `Allow` header.
+Hence step 05's pair: `errorhandler(HTTPException)` for HTTP errors, `errorhandler(Exception)` only
+for what is left, the bugs.
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -661,13 +669,17 @@ The same nine requests, against a step 05 app in testing mode (`TESTING = True`)
 ''')
 
 code("fix-table", r'''
-HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")  # the headers that belong to some errors
-
 answers05 = {what: send(step05, what, passwords05) for what, *_ in REQUESTS}
 for what, response in answers05.items():
     body = response.get_json()
     extras = sorted(set(body) - {"type", "title", "status", "detail"})
-    headers = "  ".join(f"{name}: {response.headers[name]}" for name in HEADERS if name in response.headers)
+    headers = "  ".join(f"{name}: {response.headers[name]}" for name in ("WWW-Authenticate",)
+                        if name in response.headers)
+    if "Allow" in response.headers:  # Werkzeug builds it from a set: its order changes from run to run
+        headers = "Allow: " + ", ".join(sorted(response.headers["Allow"].split(", ")))
+    if response.status_code == 429:  # Flask-Limiter adds its headers after our handler
+        retry_after = "<seconds>" if "Retry-After" in response.headers else "(none)"
+        headers = f"Retry-After: {retry_after}  X-RateLimit-Limit: {response.headers['X-RateLimit-Limit']}"
     print(f"{what:22} {response.status_code}  {response.content_type}  "
           f"status={body['status']} title={body['title']!r}  + {', '.join(extras)}")
     if headers:
@@ -680,7 +692,10 @@ print(f"\nvalid RFC 9457 problems: step 04 {sum(not problems_with(r) for r in an
 
 md("fix-table-lesson", r'''
 One envelope for all nine, with the status in the body equal to the status of the response. The
-headers that carry meaning survive: 405 keeps `Allow`, the 429 keeps `Retry-After`.
+headers that carry meaning survive: 405 keeps `Allow` (`http_error` copies `error.get_headers()`),
+and the 429 keeps `Retry-After`. (Flask-Limiter adds its `X-RateLimit-*` and `Retry-After` headers
+to *every* response of a rate-limited route, not only to 429s; only the ones that matter are
+printed here.)
 
 The forged token is now a **401** with `WWW-Authenticate: Bearer error="invalid_token"`, and the
 missing token a 401 with a plain `WWW-Authenticate: Bearer`. That is RFC 6750 §3: a protected
@@ -758,7 +773,7 @@ for entry in api_log.lines:
     first, *traceback_lines = entry.splitlines()
     print(masked(first))
     if traceback_lines:
-        print(f"    + a traceback of {len(traceback_lines)} lines")
+        print("    Traceback (most recent call last): ... (the whole traceback follows in the log)")
 ''')
 
 md("log-find-intro", r'''
@@ -796,12 +811,13 @@ md("never-log", r'''
 
 A log is read by more people than the database (operators, support, a log service, whoever gets a
 backup), and it is kept for a long time. The OWASP Logging Cheat Sheet ("Data to exclude") lists
-what should not be recorded directly but "removed, masked, sanitized, hashed or encrypted",
-among them: **session identification values**, **access tokens**, **authentication passwords**,
-database connection strings, encryption keys and other primary secrets, **bank account or payment
-card holder data**, and sensitive personal data. ASVS 5.0 **V16.2.5** says the same: credentials
-and payment details may not be logged at all, session tokens only hashed or masked. Step 05 also
-never logs a password *hash*: a leaked log must not become a list of hashes to crack offline.
+what "should not usually be recorded directly in the logs, but instead should be removed, masked,
+sanitized, hashed or encrypted", among them: **session identification values**, **access tokens**, **authentication passwords**,
+database connection strings, encryption keys and other master secrets, **bank account or payment
+card holder data**, and sensitive personal data. ASVS 5.0 **V16.2.5** asks you to enforce this by
+the data's protection level; its examples: credentials and payment details may not be logged,
+session tokens only hashed or masked. Step 05 also never logs a password *hash*: a leaked log must
+not become a list of hashes to crack offline.
 
 So step 05 logs the username of a failed login (you need it to see an attack on one account), the
 user's id after a successful one, the reason a token was refused, never the token or the password.
@@ -817,11 +833,9 @@ code("log-forge-naive", r'''
 forged_name = ("eve\r\n2025-06-01 09:00:00,000 INFO api.security login.success "
                "request_id=0123456789abcdef0123456789abcdef ip=127.0.0.1 user_id='1'")
 
-naive = logging.getLogger("naive")  # a logger of our own, for the demonstration
-naive.handlers[:] = [naive_log := Capture()]
-naive.propagate = False
-naive.setLevel(logging.INFO)
-naive.info("login.failure username=%s", forged_name)  # DO NOT COPY: client text, unescaped
+naive = logging.Logger("api.security")  # a stand-alone logger with step 05's name, for the demonstration
+naive.addHandler(naive_log := Capture())
+naive.info("login.failure ip=%s username=%s", "203.0.113.7", forged_name)  # DO NOT COPY: client text, unescaped
 
 print("the log file, line by line:")
 for line in naive_log.lines[0].splitlines():
@@ -832,9 +846,9 @@ md("log-forge-fixed-intro", r'''
 Two lines, and the second one says alice (user 1) logged in: an investigator reading this log sees
 a success that never happened. That is CWE-117, *Improper Output Neutralization for Logs*, and
 ASVS 5.0 **V16.4.1** asks that "all logging components appropriately encode data to prevent log
-injection". Step 05's `logs.clean()` escapes every non-printable character (`\r` and `\n` become
-the two characters `\` `r` and `\` `n`) and caps the value at 64 characters. The same username, sent to
-step 05's login:
+injection". Step 05's `logs.clean()` escapes every non-printable character (CR becomes the two
+characters `\r`) and caps the value at 64 characters; `logs.event()` then writes each value with
+`repr()`, in quotes. The same username, sent to step 05's login:
 ''')
 
 code("log-forge-fixed", r'''
@@ -846,9 +860,10 @@ print(masked(api_log.lines[0]))
 ''')
 
 md("log-forge-lesson", r'''
-One line, one event: a failed login whose username visibly contains `\r\n` and some text, cut at 64
-characters. (The schema folded its case, too: login usernames are canonicalized, step 03.) The
-username is also inside quotes, so a reader can tell where the client's text ends.
+One line, one event: a failed login whose username visibly contains CR LF (shown as `\\r\\n`:
+`repr()` doubled the backslashes that `clean()` wrote) and some text, cut at 64 characters. The
+quotes show where the client's text ends. (The schema folded its case, too: login usernames are
+canonicalized, step 03.)
 ''')
 
 # ------------------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@
 - The trade-off, on purpose: an attacker who burns an account's budget also keeps its owner
   out until the window ends (a minute; at most a day). That throttles, it does not lock: no
   one has to unlock anything, and at most 100 guesses a day reach one account, whatever the
-  number of addresses (NIST SP 800-63B-4 caps consecutive failures at 100).
+  number of addresses. NIST SP 800-63B-4 goes further — at most 100 consecutive failures in
+  all, then the password is disabled until the user proves who they are again — which needs a
+  failure counter per account, not a rate: a rate limit alone does not meet it.
 - The client address is `request.remote_addr`. Headers the client writes (X-Forwarded-For,
   X-Real-IP, Forwarded) are ignored, unless the operator says how many proxies in front of the
   app append to X-Forwarded-For (TRUSTED_PROXY_COUNT): then ProxyFix trusts exactly that many.

@@ -5,10 +5,10 @@ Broken Function Level Authorization). No route makes the first admin: an operato
 server, with `flask --app ... create-admin` (commands.py).
 """
 
-from flask import Blueprint, request
+from flask import Blueprint
 from marshmallow import ValidationError
 
-from . import auth, authz, db, errors, logs, schemas
+from . import auth, authz, db, errors, logs, notes, schemas
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_error_handler(ValidationError, auth.invalid_body)
@@ -17,7 +17,7 @@ bp.register_error_handler(ValidationError, auth.invalid_body)
 @bp.get("/users")
 @authz.admin_required
 def list_users():
-    args = schemas.PageArgs().load(request.args)
+    args = notes.page_args()
     rows, total = db.list_users(args["per_page"], (args["page"] - 1) * args["per_page"])
     return {
         "items": schemas.UserOut(many=True).dump(rows),

@@ -5,7 +5,7 @@ as asking for one that does not exist — 404, reads and writes alike — so ids
 guessed reveal nothing (OWASP API1:2023).
 """
 
-from flask import Blueprint, request
+from flask import Blueprint, abort, request
 from flask_jwt_extended import current_user, jwt_required
 from marshmallow import ValidationError
 
@@ -15,6 +15,15 @@ bp = Blueprint("notes", __name__, url_prefix="/notes")
 bp.register_error_handler(ValidationError, auth.invalid_body)
 
 NOTE_ID = "<int(max=9223372036854775807):note_id>"  # SQLite's largest integer; beyond it, 404
+
+
+def page_args():
+    """?page=&per_page=, validated: a 400 that names the query string, not the body."""
+    try:
+        return schemas.PageArgs().load(request.args)
+    except ValidationError as error:
+        abort(errors.problem(400, "The query string is not valid.", errors=error.messages,
+                             request_id=logs.request_id()))
 
 
 def not_found(note_id):
@@ -34,7 +43,7 @@ def create():
 @bp.get("")
 @jwt_required()
 def list_mine():
-    args = schemas.PageArgs().load(request.args)
+    args = page_args()
     rows, total = db.list_notes(current_user["id"], args["per_page"], (args["page"] - 1) * args["per_page"])
     return {
         "items": schemas.NoteOut(many=True).dump(rows),
