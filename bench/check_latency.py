@@ -1,16 +1,18 @@
 """How long does `python -m workbook check N` take, keypress to verdict? (budget: 2 s, DESIGN §9)
 
-    python bench/check_latency.py [--runs 7] [--solution]
+    python bench/check_latency.py [--runs 5] [--solution]
 
-Runs the real command in a fresh process each time, for every step, against the starters
-(steps/, as a learner's first check) or the solutions, and prints the median and the worst run.
+Runs the real command in a fresh process, for every step, against the starters (steps/, a
+learner's first check) or the solutions, twice over: `check N --quick` (the verdict on the
+step's own exercises, the first thing a learner sees) and the full `check N` (then the earlier
+lessons and the attacks over real HTTP). Prints the median and the worst run of each.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,34 +27,37 @@ from workbook.course import load  # noqa: E402
 BUDGET = 2.0
 
 
+def timed(command, env, runs):
+    times, codes = [], set()
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=REPO, capture_output=True, env=env)
+        times.append(time.perf_counter() - started)
+        codes.add(done.returncode)
+    verdict = "passes" if codes == {0} else "fails" if codes == {1} else f"exit codes {sorted(codes)}"
+    return statistics.median(times), max(times), verdict
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--solution", action="store_true", help="check solutions/ instead of steps/")
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {args.runs} runs per step, "
-          f"target {'solutions' if args.solution else 'steps'}/")
-    print(f"{'step':<26}{'median':>9}{'worst':>9}  verdict")
-    worst_median = 0.0
     # Keep the learner's own progress (.workbook/) out of it.
     env = {**os.environ, "WORKBOOK_STATE_DIR": tempfile.mkdtemp(prefix="bench-state-")}
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.runs} runs each, "
+          f"target {'solutions' if args.solution else 'steps'}/")
+    print(f"{'step':<26}{'--quick median':>15}{'worst':>8}{'full median':>13}{'worst':>8}  verdict")
+    worst_quick = 0.0
     for step in load().steps:
-        command = [sys.executable, "-m", "workbook", "check", str(step.number)]
-        if args.solution:
-            command.append("--solution")
-        times, codes = [], set()
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            done = subprocess.run(command, cwd=REPO, capture_output=True, env=env)
-            times.append(time.perf_counter() - started)
-            codes.add(done.returncode)
-        median = statistics.median(times)
-        worst_median = max(worst_median, median)
-        verdict = "passes" if codes == {0} else "fails" if codes == {1} else f"exit codes {sorted(codes)}"
-        print(f"{step.slug:<26}{median:>8.2f}s{max(times):>8.2f}s  {verdict}")
-    print(f"worst median {worst_median:.2f} s; budget {BUDGET:.1f} s: "
-          f"{'within' if worst_median <= BUDGET else 'OVER'}")
-    return 0 if worst_median <= BUDGET else 1
+        base = [sys.executable, "-m", "workbook", "check", str(step.number)] + (["--solution"] if args.solution else [])
+        quick = timed(base + ["--quick"], env, args.runs)
+        full = timed(base, env, max(1, args.runs // 2))
+        worst_quick = max(worst_quick, quick[0])
+        print(f"{step.slug:<26}{quick[0]:>14.2f}s{quick[1]:>7.2f}s{full[0]:>12.2f}s{full[1]:>7.2f}s  {full[2]}")
+    print(f"worst --quick median {worst_quick:.2f} s; budget {BUDGET:.1f} s: "
+          f"{'within' if worst_quick <= BUDGET else 'OVER'}")
+    return 0 if worst_quick <= BUDGET else 1
 
 
 if __name__ == "__main__":

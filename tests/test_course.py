@@ -40,3 +40,25 @@ def test_exercise_lookup_by_number_id_or_label():
     assert step.exercise("1") is step.exercise(first.id) is step.exercise(first.label) is first
     with pytest.raises(KeyError, match="has no exercise"):
         step.exercise("99")
+
+
+@pytest.mark.parametrize("step", load().steps, ids=[s.slug for s in load().steps])
+def test_notebooks_are_built_from_their_scripts(step):
+    """notebooks/NN_slug.ipynb has exactly the cells of notebooks/build/NN_slug.py (edit the script, not the .ipynb)."""
+    import importlib.util
+    import json
+
+    script = NOTEBOOKS / "build" / step.notebook.replace(".ipynb", ".py")
+    assert script.is_file(), f"{script.name} is missing: notebooks are generated from a build script"
+    spec = importlib.util.spec_from_file_location(f"_notebook_build_{step.slug}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expected = [(c.cell_type, c.id, c.source) for c in module.build().cells]
+    stored = json.loads((NOTEBOOKS / step.notebook).read_text("utf-8"))["cells"]
+    actual = [(c["cell_type"], c.get("id"), "".join(c["source"])) for c in stored]
+    assert actual == expected, (
+        f"notebooks/{step.notebook} differs from {script.name}: run `python -m workbook dev notebooks {step.number}`"
+    )
+    assert any(c.get("outputs") for c in stored if c["cell_type"] == "code"), (
+        f"notebooks/{step.notebook} is stored without outputs: it must render on GitHub"
+    )

@@ -584,3 +584,32 @@ def sync(check_only: bool) -> None:
             ui.echo("Out of date (run `python -m workbook dev sync`):\n  " + "\n  ".join(stale), fg="red")
             sys.exit(1)
         ui.echo("steps/ and the README's course map are in sync.", fg="green")
+
+
+@dev.command("notebooks")
+@click.argument("step_numbers", nargs=-1, metavar="[STEP]...")
+def dev_notebooks(step_numbers: tuple[str, ...]) -> None:
+    """Rebuild notebooks from notebooks/build/*.py and execute them, storing the outputs.
+
+    Run it after changing course.toml (the notebooks show its intro and outro), a solution the
+    notebook shows, or a build script. Then `python -m pytest notebooks` checks them.
+    """
+    import subprocess
+
+    course = load()
+    steps = [_step(n) for n in step_numbers] if step_numbers else list(course.steps)
+    for step in steps:
+        notebook = NOTEBOOKS / step.notebook
+        script = NOTEBOOKS / "build" / step.notebook.replace(".ipynb", ".py")
+        if script.is_file():
+            subprocess.run([sys.executable, str(script)], cwd=REPO, check=True)
+        ui.echo(f"executing notebooks/{step.notebook} ...")
+        done = subprocess.run(
+            [sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "--inplace",
+             "--ExecutePreprocessor.record_timing=False", str(notebook)],
+            cwd=REPO, capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            ui.fail(f"notebooks/{step.notebook} failed:\n{done.stderr[-3000:]}")
+            sys.exit(1)
+        ui.ok(f"notebooks/{step.notebook}")
