@@ -70,13 +70,15 @@ def show_status() -> None:
     ui.echo(f"{course.title}", bold=True)
     ui.echo(f"{ui.progress_bar(done, len(course.steps))}  {done}/{len(course.steps)} steps done")
     ui.echo()
+    width = max(len(s.title) for s in course.steps)
+    columns = shutil.get_terminal_size((110, 24)).columns
     for s in course.steps:
         label = states[s.number]
         mark = ui.OK if label == "done" else (ui.ARROW if label == "in progress" else " ")
-        ui.echo(
-            f" {mark} {s.label} {s.title:<22} {label:<12} {s.minutes:>3} min   {s.concept}",
-            fg=STATE_STYLE[label],
-        )
+        line = f" {mark} {s.label} {s.title:<{width}}  {label:<11} {s.minutes:>3} min   {s.concept}"
+        if len(line) > columns:
+            line = line[: max(columns - 3, 40)] + "..."
+        ui.echo(line, fg=STATE_STYLE[label])
     ui.echo()
     upcoming = next((s for s in course.steps if states[s.number] != "done"), None)
     if upcoming is None:

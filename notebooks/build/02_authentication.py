@@ -2,9 +2,7 @@
 
 Edit the cells here, not in the .ipynb, then rebuild and re-execute from the repository root:
 
-    python notebooks/build/02_authentication.py
-    jupyter nbconvert --to notebook --execute --inplace \\
-        --ExecutePreprocessor.record_timing=False notebooks/02_authentication.ipynb
+    python -m workbook dev notebooks 2
     python -m pytest notebooks/02_authentication.ipynb        # nbval: the stored outputs must reproduce
 
 The notebook is stored with its outputs (it renders on GitHub) and nbval compares every one of
@@ -18,20 +16,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _builder import Builder  # noqa: E402
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "02_authentication.ipynb"
-
-CELLS: list[tuple[str, str, str]] = []  # (kind, id, source)
-
-
-def md(cell_id: str, text: str) -> None:
-    CELLS.append(("markdown", cell_id, text.strip("\n")))
-
-
-def code(cell_id: str, text: str, hidden: bool = False) -> None:
-    CELLS.append(("code-hidden" if hidden else "code", cell_id, text.strip("\n")))
+builder = Builder(__file__)
+md, code = builder.md, builder.code
 
 
 # ------------------------------------------------------------------------------------------------
@@ -765,28 +754,7 @@ outro(2)
 ''')
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata = {
-        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
-        "language_info": {"name": "python"},
-    }
-    for kind, cell_id, source in CELLS:
-        if kind == "markdown":
-            cell = new_markdown_cell(source)
-        else:
-            cell = new_code_cell(source)
-            if kind == "code-hidden":
-                cell.metadata["jupyter"] = {"source_hidden": True}
-        cell.id = cell_id  # stable ids: a rebuild does not churn the diff
-        nb.cells.append(cell)
-    nbformat.validate(nb)
-    return nb
-
+build = builder.build
 
 if __name__ == "__main__":
-    ids = [cell_id for _, cell_id, _ in CELLS]
-    if len(ids) != len(set(ids)):
-        sys.exit("duplicate cell ids")
-    nbformat.write(build(), NOTEBOOK)
-    print(f"wrote {NOTEBOOK.name}: {len(CELLS)} cells")
+    builder.main()
