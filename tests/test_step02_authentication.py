@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+from contextlib import closing
 import statistics
 import time
 from datetime import datetime, timedelta, timezone
@@ -54,7 +55,7 @@ def summary(r):
 
 
 def stored_hashes(app):
-    with sqlite3.connect(app.config["DATABASE"]) as con:
+    with closing(sqlite3.connect(app.config["DATABASE"])) as con:  # `with connect()` alone does not close
         return {row[0]: row[1] for row in con.execute("SELECT username, password_hash FROM user")}
 
 

@@ -7,6 +7,7 @@ per step serves the whole module, so every test uses usernames of its own.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,7 +78,7 @@ def test_a_stolen_database_holds_no_password(live_server):
     secret = f"{PASSWORD} {uuid.uuid4().hex}"
     assert register(live_server, name, secret).status == 201
     assert secret.encode() not in live_server.database.read_bytes(), "the password is in the database file"
-    with sqlite3.connect(live_server.database) as con:
+    with closing(sqlite3.connect(live_server.database)) as con:  # `with connect()` alone does not close
         (stored,) = con.execute("SELECT password_hash FROM user WHERE username = ?", (name,)).fetchone()
     assert stored.startswith("$argon2id$"), f"the stored value is not an argon2id hash: {stored[:20]!r}..."
 
@@ -110,7 +111,7 @@ def test_racing_registrations_make_exactly_one_account(live_server):
     assert all(s < 500 for s in statuses), f"concurrent registrations crashed the server: {statuses}"
     assert statuses.count(201) == 1, f"{statuses.count(201)} accounts were created for one name: {statuses}"
     assert statuses.count(409) == 23, f"the losers should get 409: {statuses}"
-    with sqlite3.connect(live_server.database) as con:
+    with closing(sqlite3.connect(live_server.database)) as con:  # `with connect()` alone does not close
         (count,) = con.execute("SELECT COUNT(*) FROM user WHERE username = ?", (name,)).fetchone()
     assert count == 1, f"the database holds {count} accounts named {name}"
 

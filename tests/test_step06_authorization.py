@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -221,7 +222,7 @@ def test_responses_show_only_allowed_fields(world):
 
 def test_there_is_no_default_account(app):
     """A fresh app has no users at all: no admin/admin to try."""
-    with sqlite3.connect(app.config["DATABASE"]) as con:
+    with closing(sqlite3.connect(app.config["DATABASE"])) as con:  # `with connect()` alone does not close
         (count,) = con.execute("SELECT COUNT(*) FROM user").fetchone()
     assert count == 0, f"a fresh database holds {count} accounts"
     for name, password in [("admin", "admin"), ("root", "root"), ("admin", "password")]:
@@ -243,7 +244,7 @@ def test_create_admin_applies_the_password_policy(app):
 def test_an_older_database_is_upgraded(step, make_app, tmp_path):
     """A users table made by an earlier step (no role column) is upgraded on start."""
     path = tmp_path / "old.sqlite"
-    with sqlite3.connect(path) as con:
+    with closing(sqlite3.connect(path)) as con:  # `with connect()` alone does not close
         con.execute("CREATE TABLE user (id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL UNIQUE, "
                     "password_hash TEXT NOT NULL)")
     app = make_app(DATABASE=str(path))
