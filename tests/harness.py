@@ -16,6 +16,22 @@ from pathlib import Path
 from workbook.loader import LearnerCodeError, StepTarget, describe_exception  # noqa: F401
 
 
+def property_settings(max_examples: int):
+    """Hypothesis settings for the property-based tests: deterministic (the same examples on every
+    machine, in every check and every grade). Inside `python -m workbook check` (WORKBOOK_CHECK=1)
+    a third of the examples and no shrinking, so the verdict comes in about a second; the full
+    test run tries them all and shrinks a failure to its smallest example."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    quick = os.environ.get("WORKBOOK_CHECK") == "1"
+    return settings(
+        max_examples=max(10, max_examples // 3) if quick else max_examples,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate] if quick else list(Phase),
+        deadline=None, derandomize=True, database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 def strong_key() -> str:
     """A fresh 256-bit key, as the README tells learners to make one."""
     return secrets.token_hex(32)

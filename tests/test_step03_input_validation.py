@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.harness import error_message
+from tests.harness import error_message, property_settings
 
 PASSWORD = "violet kettle under a quiet moon"
 
-# Deterministic (the same examples on every machine and in every grade) and quick.
-PROPERTY = settings(max_examples=75, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = property_settings(max_examples=75)
 
 
 def register(client, username="alice", password=PASSWORD, **extra):

@@ -96,6 +96,31 @@ def test_other_clients_are_not_affected_by_one_clients_limit(limited):
     assert ok.status_code == 200, f"an innocent client was refused ({ok.status_code}) because of another's limit"
 
 
+HOSTILE_LOGINS = {
+    "a JSON list": ("application/json", '["alice", "x"]'),
+    "a JSON string": ("application/json", '"alice"'),
+    "JSON null": ("application/json", "null"),
+    "malformed JSON": ("application/json", '{"username": '),
+    "nested 5,000 deep": ("application/json", "[" * 5000 + "]" * 5000),
+    "a number as username": ("application/json", '{"username": 42, "password": "x"}'),
+    "a list as username": ("application/json", '{"username": ["alice"], "password": "x"}'),
+    "a lone surrogate": ("application/json", '{"username": "\\ud800", "password": "x"}'),
+    "text/plain": ("text/plain", '{"username": "alice", "password": "x"}'),
+}
+
+
+@pytest.mark.exercise("login-limits")
+@pytest.mark.parametrize("kind", HOSTILE_LOGINS)
+def test_the_account_key_survives_any_body(limited, kind):
+    """With the limits on, a login body of any shape gets a 4xx: the per-account key never crashes first."""
+    content_type, body = HOSTILE_LOGINS[kind]
+    r = limited.post("/login", data=body, content_type=content_type, environ_base={"REMOTE_ADDR": "198.51.100.80"})
+    assert 400 <= r.status_code < 500, (
+        f"a login with {kind} answered {r.status_code}: the key function runs before the view, so it "
+        "must cope with any body (request.get_json(silent=True), check the types, catch RecursionError)"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # exercise 4.1 limiter-config: which address is the client's
 # --------------------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests import jwt_tools
-from tests.harness import strong_key
+from tests.harness import property_settings, strong_key
 
 PASSWORD = "violet kettle under a quiet moon"
 PROBLEM = "application/problem+json"
@@ -276,8 +276,7 @@ def test_flask_debug_is_refused_from_the_command_line(step, tmp_path):
 # Fuzzing: random requests, no 5xx
 # --------------------------------------------------------------------------------------------
 
-FUZZ = settings(max_examples=120, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = property_settings(max_examples=120)
 header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
 
 

@@ -13,8 +13,10 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+
+from tests.harness import property_settings
 
 PASSWORD = "violet kettle under a quiet moon"
 
@@ -88,8 +90,7 @@ def test_demotion_is_honoured_on_the_next_request(town):
         flask_cli(server, "set-role", "root", "admin")
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@property_settings(max_examples=60)
 @given(method=st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT"]),
        path=st.sampled_from(["/notes", "/notes/1", "/notes/0", "/notes/-1", "/notes/abc", "/notes/1e9",
                              "/admin/users", "/admin/users/1", "/admin/users/99999999999999999999999"]),

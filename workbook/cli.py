@@ -129,7 +129,7 @@ def report_check(result: CheckResult, verbose: bool = False, only_covered: bool 
     own = [t for t in result.tests if t.lesson == step.number]
     earlier = [t for t in result.tests if t.lesson != step.number]
     for ex in step.exercises:
-        tests = [t for t in own if ex.id in t.exercises]
+        tests = [t for t in own if ex.id in t.exercises and not t.skipped]
         failing = [t for t in tests if not t.passed]
         head = f"{ex.label} {ex.title}"
         if not tests:
@@ -145,7 +145,9 @@ def report_check(result: CheckResult, verbose: bool = False, only_covered: bool 
             for t in tests:
                 if t.passed:
                     ui.echo(f"      {ui.OK} {t.property}", fg="green")
-    others = [t for t in own if not t.exercises]
+    for t in result.skipped:
+        ui.echo(f"  - skipped: {t.property} ({t.reason.removeprefix('Skipped: ')})", fg="yellow")
+    others = [t for t in own if not t.exercises and not t.skipped]
     if others:
         failing = [t for t in others if not t.passed]
         if failing:
@@ -153,6 +155,7 @@ def report_check(result: CheckResult, verbose: bool = False, only_covered: bool 
             _print_group(failing)
         else:
             ui.ok(f"Other properties of step {step.label} ({len(others)} checks)")
+    earlier = [t for t in earlier if not t.skipped]
     if earlier:
         failing = [t for t in earlier if not t.passed]
         lessons = sorted({t.lesson for t in earlier if t.lesson})
@@ -211,9 +214,11 @@ def run_check(step: Step, solution: bool = False, verbose: bool = False, quick: 
         first.problem = rest.problem
     ui.echo()
     if not solution and not first.problem:
-        failing = [ex.id for ex in step.exercises if any(ex.id in t.exercises and not t.passed for t in tests)]
+        failing = [ex.id for ex in step.exercises
+                   if any(ex.id in t.exercises and not t.passed and not t.skipped for t in tests)]
         state.record_check(folder, passed and not quick, failing)
     good = sum(1 for t in tests if t.passed)
+    tests = [t for t in tests if not t.skipped]
     if passed:
         part = " (the quick part; run without --quick for all of it)" if quick and rest_files else ""
         ui.echo(f"{ui.OK} Step {step.label} passes: all {len(tests)} checks{part} ({first.seconds:.1f} s).",
@@ -450,13 +455,13 @@ def try_lines(step: Step, port: int, windows: bool = os.name == "nt") -> list[st
     for request in step.try_requests:
         method, url = request["method"], f"{base}{request['path']}"
         if windows:
-            parts = [f"Invoke-RestMethod -Method {method} -Uri {url}"]
+            parts = [f"Invoke-RestMethod -Method {method} -Uri '{url}'"]
             if "json" in request:
                 parts.append(f"-ContentType application/json -Body '{request['json']}'")
             if request.get("bearer"):
                 parts.append('-Headers @{Authorization = "Bearer $TOKEN"}')
         else:
-            parts = ["curl -i"] + ([f"-X {method}"] if method != "GET" else []) + [url]
+            parts = ["curl -i"] + ([f"-X {method}"] if method != "GET" else []) + [f"'{url}'"]
             if "json" in request:
                 parts.append(f"-H 'Content-Type: application/json' -d '{request['json']}'")
             if request.get("bearer"):
@@ -485,7 +490,8 @@ def run(step_number: str, solution: bool, port: int) -> None:
         sys.exit(1)
     if not _port_free(port):
         ui.fail(f"Port {port} on 127.0.0.1 is already in use (on macOS the AirPlay Receiver takes 5000).")
-        ui.note(f"Stop the other server, or pick another port: python -m workbook run {step.number} --port {port + 1}")
+        again = f"python -m workbook run {step.number}{' --solution' if solution else ''} --port {port + 1}"
+        ui.note(f"Stop the other server, or pick another port: {again}")
         sys.exit(1)
     extra_env = {}
     if os.environ.get("FLASK_JWT_SECRET_KEY"):

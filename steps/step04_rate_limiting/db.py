@@ -43,7 +43,8 @@ def init_app(app):
     """Default DATABASE to the instance folder, create the schema, close connections after each request."""
     if not app.config.get("DATABASE"):
         os.makedirs(app.instance_path, exist_ok=True)
-        app.config["DATABASE"] = os.path.join(app.instance_path, "workbook.sqlite")
+        # One file per app package (solutions-step02_authentication.sqlite...): no two share users.
+        app.config["DATABASE"] = os.path.join(app.instance_path, f"{app.name.replace('.', '-')}.sqlite")
     app.teardown_appcontext(close_db)
     with app.app_context():
         db = get_db()
