@@ -1,7 +1,7 @@
 """``python -m workbook``: the course map, checks, hints and a way to run each step's app.
 
 Learners:     (no command) / status · check N · hint N [K] · watch [N] · reset N · diff N · run N · doctor
-Maintainers:  dev sync [--check]      (regenerate steps/ and the README's course map)
+Maintainers:  dev sync [--check] · dev notebooks [N]   (regenerate steps/, the README map, notebooks)
 """
 
 from __future__ import annotations
