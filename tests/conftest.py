@@ -35,6 +35,14 @@ def pytest_addoption(parser):
         "--workbook-step", type=int, default=None, metavar="N",
         help="test only step N (with the lessons of steps 1..N)",
     )
+    group.addoption(
+        "--workbook-own-lessons", action="store_true",
+        help="run each lesson's tests on its own step only (grading: earlier lessons are graded in their step)",
+    )
+    group.addoption(
+        "--workbook-sandbox", action="store_true",
+        help="never import the step's code here: run it in a separate, limited process (grading)",
+    )
 
 
 def pytest_configure(config):
@@ -62,11 +70,33 @@ def pytest_generate_tests(metafunc):
     if lesson is None:
         return  # not a lesson's test file: it parametrizes `step` itself, if at all
     only = metafunc.config.getoption("--workbook-step")
+    own = metafunc.config.getoption("--workbook-own-lessons")
     root = target_root(metafunc.config)
-    steps = [s for s in load().steps if s.number >= lesson and (only is None or s.number == only)]
+    steps = [s for s in load().steps if s.number >= lesson and (only is None or s.number == only)
+             and (not own or s.number == lesson)]
     metafunc.parametrize(
-        "step", [StepTarget(s, root) for s in steps], ids=[s.slug for s in steps], scope="module"
+        "step", [target_for(metafunc.config, s, root) for s in steps], ids=[s.slug for s in steps], scope="module"
     )
+
+
+_remote_steps: dict = {}
+
+
+def target_for(config, step, root):
+    """The step as the tests see it: imported here, or (grading) behind a process of its own."""
+    if not config.getoption("--workbook-sandbox"):
+        return StepTarget(step, root)
+    from tests.remote import RemoteStep
+
+    key = (str(root), step.slug)
+    if key not in _remote_steps:
+        _remote_steps[key] = RemoteStep(step, root)
+    return _remote_steps[key]
+
+
+def pytest_sessionfinish(session):
+    for remote in _remote_steps.values():
+        remote.close()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -170,11 +170,17 @@ SECRET_DETAIL = "sqlite3 /srv/app/secret.db SELECT password_hash FROM user"
 @pytest.fixture
 def broken(step, monkeypatch):
     """The app's hashing raises an unexpected exception whose text holds internals."""
+    if hasattr(step, "break_function"):  # grading: the student's code runs in its own process
+        step.break_function("passwords", "hash_password", SECRET_DETAIL)
+        yield
+        step.close()  # a fresh process for the next test
+        return
 
     def explode(password):
         raise RuntimeError(SECRET_DETAIL)
 
     monkeypatch.setattr(step.module.passwords, "hash_password", explode)
+    yield
 
 
 @pytest.mark.exercise("last-resort")

@@ -1,0 +1,154 @@
+"""The app host: a student's step runs here, in a process of its own, never in the grader's.
+
+    python -m workbook.sandbox ROOT SLUG
+
+When grading, the tests do not import a student's code: they talk to this process, which
+imports it, builds apps, answers requests and runs CLI commands on their behalf (see
+tests/remote.py). The verdicts are computed in the test process, where no student code runs,
+so nothing a submission does — patching pytest, writing report files, printing, exiting —
+can change its grade. It can only answer requests well or badly, which is what is graded.
+
+Protocol: length-prefixed JSON messages on the process's original stdin and stdout (the
+student's code gets /dev/null for both, so its prints cannot corrupt the channel).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import struct
+import sys
+import traceback
+from pathlib import Path
+
+
+def _read(stream):
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    (size,) = struct.unpack(">I", head)
+    return json.loads(stream.read(size))
+
+
+def _write(stream, message) -> None:
+    data = json.dumps(message).encode("utf-8")
+    stream.write(struct.pack(">I", len(data)) + data)
+    stream.flush()
+
+
+class _Capture(logging.Handler):
+    """Every log record of the current command, sent back with its answer."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken log call must not break the host
+            message = str(record.msg)
+        self.records.append({
+            "name": record.name, "levelno": record.levelno, "msg": message,
+            "exc_text": "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None,
+        })
+
+
+def _error(exc: BaseException, root: Path) -> dict:
+    from workbook.loader import describe_exception
+
+    return {"error": {"type": type(exc).__name__, "message": str(exc)[:2000],
+                      "describe": describe_exception(exc, root)}}
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def serve(root: Path, slug: str, proto_in, proto_out) -> None:
+    from workbook.loader import LearnerCodeError, StepTarget
+
+    from .course import load
+
+    step = load().step(slug)
+    target = StepTarget(step, root)
+    apps = {}
+    capture = _Capture()
+    logging.getLogger().addHandler(capture)
+    logging.getLogger().setLevel(logging.DEBUG)
+    while True:
+        command = _read(proto_in)
+        if command is None:
+            return
+        capture.records = []
+        op = command.get("op")
+        try:
+            if op == "create_app":
+                for name in [n for n in os.environ if n.startswith("FLASK_")]:
+                    del os.environ[name]
+                os.environ.update(command.get("env") or {})
+                app = target.create_app(command.get("config"))
+                apps[len(apps) + 1] = app
+                answer = {"app": len(apps), "name": app.name}
+            elif op == "request":
+                app = apps[command["app"]]
+                response = app.test_client().open(
+                    command["path"], method=command["method"], headers=command["headers"],
+                    data=base64.b64decode(command["body"]), query_string=command["query"] or None,
+                    environ_base={"REMOTE_ADDR": command["remote_addr"]},
+                )
+                answer = {"status": response.status_code, "headers": list(response.headers.items()),
+                          "body": base64.b64encode(response.get_data()).decode("ascii")}
+            elif op == "config":
+                app = apps[command["app"]]
+                answer = {"value": _jsonable(app.config.get(command["key"]))}
+            elif op == "attr":
+                answer = {"value": _jsonable(getattr(apps[command["app"]], command["name"]))}
+            elif op == "cli":
+                result = apps[command["app"]].test_cli_runner().invoke(args=command["args"], input=command["input"])
+                answer = {"exit_code": result.exit_code, "output": result.output}
+            elif op == "sabotage":
+                module = target.module
+                for part in command["module"].split("."):
+                    module = getattr(module, part)
+                message = command["message"]
+
+                def explode(*args, **kwargs):
+                    raise RuntimeError(message)
+
+                setattr(module, command["attr"], explode)
+                answer = {}
+            else:
+                answer = {"error": {"type": "ValueError", "message": f"unknown op {op!r}", "describe": ""}}
+        except LearnerCodeError as exc:
+            answer = {"error": {"type": "LearnerCodeError", "message": str(exc), "describe": str(exc)}}
+        except BaseException as exc:  # noqa: BLE001 - everything the student's code raises goes back
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            answer = _error(exc, root)
+        answer["logs"] = capture.records
+        _write(proto_out, answer)
+
+
+def main() -> None:
+    root, slug = Path(sys.argv[1]).resolve(), sys.argv[2]
+    # Keep the protocol's pipes for ourselves; the student's code gets /dev/null.
+    proto_in = os.fdopen(os.dup(0), "rb")
+    proto_out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    sys.stdin = open(os.devnull)  # noqa: SIM115
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    serve(root, slug, proto_in, proto_out)
+
+
+if __name__ == "__main__":
+    main()
