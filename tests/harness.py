@@ -37,6 +37,15 @@ def strong_key() -> str:
     return secrets.token_hex(32)
 
 
+def student_limits():
+    """When grading (WORKBOOK_SANDBOX=1), processes running a student's code get resource limits."""
+    if os.environ.get("WORKBOOK_SANDBOX") == "1" and os.name == "posix":
+        from tests.remote import sandbox_limits
+
+        return sandbox_limits
+    return None
+
+
 def loopback_aliases_work() -> bool:
     """Can this machine send from 127.0.0.2? (Linux: yes; macOS only after `ifconfig lo0 alias`.)"""
     try:
@@ -115,7 +124,8 @@ class LiveServer:
         ]
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            command, cwd=self.target.root, env=env, stdout=self._log, stderr=subprocess.STDOUT
+            command, cwd=self.target.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            preexec_fn=student_limits(),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -13,7 +13,6 @@ import builtins
 import json
 import logging
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -33,10 +32,11 @@ CPU_LIMIT = 300  # seconds of CPU for the student's process, over its whole life
 FILE_LIMIT = 200 * 1024**2  # bytes: the largest file the student's process may write
 
 
-def _limits():  # runs in the child, before the student's code (POSIX only)
+def sandbox_limits():  # runs in the child, before the student's code (POSIX only)
+    """Resource limits for a process that runs a student's code. It stays in the grading run's
+    process group, which the grader kills as a whole when the run ends or times out."""
     import resource
 
-    os.setsid()  # its own process group: killed as a whole, forks included
     for limit, value in ((resource.RLIMIT_AS, MEMORY_LIMIT), (resource.RLIMIT_CPU, CPU_LIMIT),
                          (resource.RLIMIT_FSIZE, FILE_LIMIT)):
         try:
@@ -67,16 +67,13 @@ class Host:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "workbook.sandbox", str(self.root), self.slug],
             cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            preexec_fn=_limits if os.name == "posix" else None,
+            preexec_fn=sandbox_limits if os.name == "posix" else None,
         )
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             try:
-                if os.name == "posix":
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                else:
-                    self.process.kill()
+                self.process.kill()
             except OSError:
                 pass
             self.process.wait()

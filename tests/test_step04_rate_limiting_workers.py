@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import env_for
-from tests.harness import LiveServer, free_port, strong_key
+from tests.harness import LiveServer, free_port, strong_key, student_limits
 
 PASSWORD = "violet kettle under a quiet moon"
 LIMIT = 5
@@ -82,6 +82,8 @@ class Gunicorn(LiveServer):
     """The step's app under `gunicorn -w 3`, configured through FLASK_* variables."""
 
     def start(self, timeout: float = 30.0):
+        if not (self.target.folder / "__init__.py").is_file():
+            pytest.fail(f"{self.target.step.slug}/__init__.py is missing: the step's folder is not there", pytrace=False)
         ready = self.workdir / "ready"
         ready.mkdir()
         hook = self.workdir / "gunicorn_conf.py"
@@ -97,11 +99,14 @@ class Gunicorn(LiveServer):
              "--config", str(hook), "--log-level", "warning", "--no-control-socket",
              f"{self.target.step.slug}:create_app()"],
             cwd=self.target.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            preexec_fn=student_limits(),
         )
         try:
             _wait_for_port(self.port, self.process, "gunicorn", timeout)
             deadline = time.monotonic() + timeout
             while len(list(ready.iterdir())) < WORKERS:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited with {self.process.returncode}: the app did not load")
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"only {len(list(ready.iterdir()))} of {WORKERS} workers started")
                 time.sleep(0.05)

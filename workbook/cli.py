@@ -547,6 +547,42 @@ def doctor() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# grade
+# --------------------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for gradebook.csv, feedback/, report.html and results.json.")
+@click.option("--extra-tests", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of hidden tests (tests/test_stepNN_*.py style) the students never saw.")
+@click.option("--show-extra", is_flag=True, help="Name the hidden tests in the students' feedback.")
+@click.option("--steps", "step_list", default="", help="Only these steps, e.g. 1,2,3 (default: all).")
+@click.option("--jobs", type=int, default=0, help="Students graded at once (default: one per core).")
+def grade(submissions: Path, out: Path, extra_tests: Path | None, show_extra: bool, step_list: str, jobs: int) -> None:
+    """Grade a folder of submissions (clones, steps/ copies or .zip files) with the course's own tests.
+
+    Student code never runs in the grader's process: each step runs in a separate, resource-limited
+    process, so a submission cannot change its own grade. Exits 0 whenever grading ran.
+    """
+    from .grader import discover, grade_class
+
+    numbers = [int(n) for n in step_list.split(",") if n.strip()] if step_list else None
+    entries = discover(submissions)
+    if not entries:
+        ui.fail(f"{submissions} holds no submissions (folders or .zip files).")
+        sys.exit(1)
+    ui.echo(f"Grading {len(entries)} submission{'s' if len(entries) != 1 else ''} into {out} ...", bold=True)
+    with click.progressbar(length=len(entries), label="graded", show_pos=True, file=sys.stderr) as bar:
+        grades = grade_class(submissions, out, extra_tests=extra_tests, show_extra=show_extra,
+                             jobs=jobs or None, step_numbers=numbers, progress=lambda g: bar.update(1))
+    for g in grades:
+        note = f"  ({'; '.join(g.notes)[:90]})" if g.notes else ""
+        ui.echo(f"  {g.student:<24} {g.total:>6g}{note}")
+    ui.echo(f"Wrote {out / 'gradebook.csv'}, {out / 'feedback'}/, {out / 'report.html'}", fg="green")
+
+
+# --------------------------------------------------------------------------------------------
 # dev: maintainer commands
 # --------------------------------------------------------------------------------------------
 

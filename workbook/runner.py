@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,13 +86,64 @@ def quick_files(step: Step) -> list[Path]:
     return [own] if own.exists() else []
 
 
-def pytest_command(step: Step, target: Path, report: Path, files: list[Path]) -> list[str]:
+def pytest_command(target: Path, report: Path, files: list[Path], options: list[str]) -> list[str]:
     return [
         sys.executable, "-m", "pytest", *(str(f.relative_to(REPO)) for f in files),
         "-q", "--no-header", "-p", "no:cacheprovider",
-        "-o", "addopts=",  # no nbval here: it is for the notebooks
+        "-o", "addopts=",  # no nbval, no xdist here: they are for the full test run
         "-p", "workbook.pytest_report", f"--workbook-report={report}",
-        f"--workbook-target={target}", f"--workbook-step={step.number}",
+        f"--workbook-target={target}", *options,
+    ]
+
+
+def run_pytest(files: list[Path], target: Path, options: list[str], *, timeout: float,
+               env: dict[str, str] | None = None) -> tuple[dict | None, str, float, str]:
+    """Run pytest on ``files`` against ``target`` in its own process group: (report, problem, seconds, output).
+
+    On a timeout the whole group is killed — servers and app hosts the tests started included.
+    """
+    with tempfile.TemporaryDirectory(prefix="workbook-check-") as scratch:
+        report = Path(scratch) / "report.json"
+        run_env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_"))}
+        # WORKBOOK_CHECK: fewer property-based examples, no shrinking (tests/harness.py).
+        run_env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1", WORKBOOK_CHECK="1")
+        run_env.update(env or {})
+        started = time.monotonic()
+        process = subprocess.Popen(
+            pytest_command(target, report, files, options), cwd=REPO, env=run_env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace",
+            start_new_session=(os.name == "posix"),
+        )
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            process.communicate()
+            return None, (f"the tests did not finish within {timeout:.0f} s: does the code wait forever "
+                          "(an endless loop, a server started inside create_app)?"), timeout, ""
+        finally:
+            _kill_group(process)  # whatever the tests left running
+        seconds = time.monotonic() - started
+        if not report.exists():
+            return None, "pytest stopped before running any test:\n" + output[-2000:], seconds, output
+        return json.loads(report.read_text("utf-8")), "", seconds, output
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    if os.name == "posix":
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    elif process.poll() is None:
+        process.kill()
+
+
+def results_of(data: dict) -> list[TestResult]:
+    return [
+        TestResult(nodeid=raw["nodeid"], test=raw["test"], property=raw["property"], exercises=raw["exercises"],
+                   lesson=_lesson_of(raw["file"]), outcome=raw["outcome"], reason=raw["reason"])
+        for raw in data["tests"]
     ]
 
 
@@ -104,38 +156,11 @@ def run_step_tests(step: Step, target: Path, *, timeout: float = 300.0, course: 
     if not step.folder(target).is_dir():
         result.problem = f"{step.folder(target)} does not exist"
         return result
-    with tempfile.TemporaryDirectory(prefix="workbook-check-") as scratch:
-        report = Path(scratch) / "report.json"
-        run_env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_"))}
-        # WORKBOOK_CHECK: fewer property-based examples, no shrinking (tests/harness.py).
-        run_env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1", WORKBOOK_CHECK="1")
-        run_env.update(env or {})
-        started = time.monotonic()
-        try:
-            done = subprocess.run(
-                pytest_command(step, target, report, files), cwd=REPO, env=run_env,
-                capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            result.problem = (
-                f"the tests did not finish within {timeout:.0f} s: does your code wait forever "
-                "(an endless loop, a server started inside create_app)?"
-            )
-            return result
-        result.seconds = time.monotonic() - started
-        result.pytest_output = done.stdout + done.stderr
-        if not report.exists():
-            result.problem = "pytest stopped before running any test:\n" + result.pytest_output[-2000:]
-            return result
-        data = json.loads(report.read_text("utf-8"))
-    for raw in data["tests"]:
-        result.tests.append(
-            TestResult(
-                nodeid=raw["nodeid"], test=raw["test"], property=raw["property"],
-                exercises=raw["exercises"], lesson=_lesson_of(raw["file"]),
-                outcome=raw["outcome"], reason=raw["reason"],
-            )
-        )
+    data, result.problem, result.seconds, result.pytest_output = run_pytest(
+        files, target, [f"--workbook-step={step.number}"], timeout=timeout, env=env)
+    if data is None:
+        return result
+    result.tests = results_of(data)
     if data.get("collection_errors"):
         result.problem = "the tests could not be collected:\n" + data["collection_errors"][0]["reason"]
     elif not result.tests:
