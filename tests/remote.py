@@ -26,7 +26,7 @@ from werkzeug.test import EnvironBuilder
 from workbook.course import REPO, Step
 from workbook.loader import LearnerCodeError
 
-ANSWER_TIMEOUT = 30.0  # seconds for one request to the student's app
+ANSWER_TIMEOUT = float(os.environ.get("WORKBOOK_ANSWER_TIMEOUT", "20"))  # seconds for one answer
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the student's process
 CPU_LIMIT = 300  # seconds of CPU for the student's process, over its whole life
 FILE_LIMIT = 200 * 1024**2  # bytes: the largest file the student's process may write
@@ -60,6 +60,7 @@ class Host:
         self.root, self.slug = root, slug
         self.process: subprocess.Popen | None = None
         self.lock = threading.Lock()
+        self.hung = False  # once the app hung, every later call fails at once instead of waiting again
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_", "WORKBOOK_"))}
@@ -87,6 +88,9 @@ class Host:
 
     def call(self, **command) -> dict:
         with self.lock:
+            if self.hung:
+                raise LearnerCodeError(f"your app did not answer within {ANSWER_TIMEOUT:.0f} s earlier in this "
+                                       "check (an endless loop?), so it is not asked again")
             if self.process is None or self.process.poll() is not None:
                 self.start()
             data = json.dumps(command).encode("utf-8")
@@ -107,6 +111,7 @@ class Host:
             worker.join(ANSWER_TIMEOUT)
             if worker.is_alive():
                 self.stop()
+                self.hung = True
                 raise LearnerCodeError(f"your app did not answer within {ANSWER_TIMEOUT:.0f} s "
                                        "(an endless loop? a server started inside create_app?)")
             if "value" not in answer:

@@ -311,3 +311,19 @@ def test_a_test_skipped_for_a_missing_tool_does_not_fail_the_check(tmp_path):
     result = run_step_tests(step, SOLUTIONS, files=files, env={"PATH": str(empty)})
     assert result.skipped and all("redis-server" in t.reason for t in result.skipped), result.pytest_output[-800:]
     assert result.passed, "a skip was counted as a failure"
+
+
+def test_grade_command_writes_the_gradebook(tmp_path):
+    """`python -m workbook grade SUBMISSIONS --out DIR` on one perfect step-01 submission."""
+    subs = tmp_path / "subs"
+    shutil.copytree(STEP.folder(SOLUTIONS), subs / "ada" / STEP.slug, ignore=shutil.ignore_patterns("__pycache__"))
+    result = invoke("grade", subs, "--out", tmp_path / "out", "--steps", STEP.number)
+    assert result.exit_code == 0, result.output
+    for name in ("gradebook.csv", "report.html", "results.json", "feedback/ada.md"):
+        assert (tmp_path / "out" / name).is_file(), f"{name} was not written"
+    assert "ada" in result.output
+
+
+def test_grade_an_empty_folder(tmp_path):
+    result = invoke("grade", tmp_path, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "no submissions" in result.output

@@ -105,9 +105,9 @@ def find_steps_root(base: Path, course: Course) -> Path | None:
     return None
 
 
-def copy_steps(root: Path, dest: Path, course: Course, notes: list[str]) -> None:
+def copy_steps(root: Path, dest: Path, steps: list, notes: list[str]) -> None:
     """Copy the step folders' plain files; leave out anything that could reach the grader's pytest."""
-    for step in course.steps:
+    for step in steps:
         src = root / step.slug
         if not src.is_dir() or src.is_symlink():
             notes.append(f"{step.slug} is missing: 0 points for step {step.number}")
@@ -153,7 +153,7 @@ def score(grade: Grade, course: Course, steps: list) -> None:
 
 
 def grade_student(entry: Path, scratch: Path, out: Path, course: Course, steps: list,
-                  extra: list[Path], timeout: float) -> Grade:
+                  extra: list[Path], timeout: float, answer_timeout: float) -> Grade:
     name = student_name(entry)
     grade = Grade(student=name)
     work = scratch / name
@@ -174,7 +174,7 @@ def grade_student(entry: Path, scratch: Path, out: Path, course: Course, steps: 
         return grade
     dest = work / "steps"
     dest.mkdir()
-    copy_steps(root, dest, course, grade.notes)
+    copy_steps(root, dest, steps, grade.notes)
     key = fingerprint(dest, extra)
     cache = out / ".cache" / f"{name}.json"
     if cache.exists():
@@ -188,7 +188,7 @@ def grade_student(entry: Path, scratch: Path, out: Path, course: Course, steps: 
     files = [f for s in steps for f in s.test_files] + [f for f in extra if _lesson_number(f) in {s.number for s in steps}]
     data, problem, grade.seconds, _ = run_pytest(
         files, dest, ["--workbook-own-lessons", "--workbook-sandbox"], timeout=timeout,
-        env={"WORKBOOK_SANDBOX": "1"})
+        env={"WORKBOOK_SANDBOX": "1", "WORKBOOK_ANSWER_TIMEOUT": str(answer_timeout)})
     if data is None:
         grade.notes.append(f"grading stopped: {problem.splitlines()[0]}")
     else:
@@ -207,7 +207,7 @@ def _lesson_number(path: Path) -> int | None:
 
 def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None, show_extra: bool = False,
                 jobs: int | None = None, step_numbers: list[int] | None = None,
-                timeout: float = STUDENT_TIMEOUT, progress=None) -> list[Grade]:
+                timeout: float = STUDENT_TIMEOUT, answer_timeout: float = 20.0, progress=None) -> list[Grade]:
     """Grade every submission; write gradebook.csv, feedback/, report.html and results.json into `out`."""
     course = load()
     steps = [s for s in course.steps if not step_numbers or s.number in step_numbers]
@@ -226,8 +226,8 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="workbook-grade-") as scratch:
             with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-                futures = [pool.submit(grade_student, e, Path(scratch), out, course, steps, extra, timeout)
-                           for e in entries]
+                futures = [pool.submit(grade_student, e, Path(scratch), out, course, steps, extra, timeout,
+                                       answer_timeout) for e in entries]
                 for future in as_completed(futures):
                     grades.append(future.result())
                     if progress:
