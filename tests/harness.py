@@ -106,7 +106,9 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> LiveServer:
+    def start(self, timeout: float | None = None) -> LiveServer:
+        # Grading (WORKBOOK_SANDBOX=1): a student's server that hangs costs 10 s, not 20.
+        timeout = timeout or (10.0 if os.environ.get("WORKBOOK_SANDBOX") == "1" else 20.0)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
         self.jwt_key = strong_key()  # known to the tests, as a leaked key would be
         self.database = self.workdir / "live.sqlite"

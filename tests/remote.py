@@ -54,19 +54,19 @@ def sandbox_limits():  # runs in the child, before the student's code (POSIX onl
 
 
 class Host:
-    """One student process for one step folder, restarted if it dies or hangs."""
+    """One process for one student's step folders, restarted if it dies (not if it hangs)."""
 
-    def __init__(self, root: Path, slug: str):
-        self.root, self.slug = root, slug
+    def __init__(self, root: Path):
+        self.root = root
         self.process: subprocess.Popen | None = None
         self.lock = threading.Lock()
-        self.hung = False  # once the app hung, every later call fails at once instead of waiting again
+        self.hung: set[str] = set()  # steps whose app hung once: later calls fail at once
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_", "WORKBOOK_"))}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workbook.sandbox", str(self.root), self.slug],
+            [sys.executable, "-m", "workbook.sandbox", str(self.root)],
             cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             preexec_fn=sandbox_limits if os.name == "posix" else None,
         )
@@ -88,7 +88,7 @@ class Host:
 
     def call(self, **command) -> dict:
         with self.lock:
-            if self.hung:
+            if command.get("slug") in self.hung:
                 raise LearnerCodeError(f"your app did not answer within {ANSWER_TIMEOUT:.0f} s earlier in this "
                                        "check (an endless loop?), so it is not asked again")
             if self.process is None or self.process.poll() is not None:
@@ -110,8 +110,8 @@ class Host:
             worker.start()
             worker.join(ANSWER_TIMEOUT)
             if worker.is_alive():
-                self.stop()
-                self.hung = True
+                self.stop()  # the other steps get a fresh process
+                self.hung.add(command.get("slug"))
                 raise LearnerCodeError(f"your app did not answer within {ANSWER_TIMEOUT:.0f} s "
                                        "(an endless loop? a server started inside create_app?)")
             if "value" not in answer:
@@ -146,6 +146,9 @@ def _rebuild(error: dict) -> Exception:
     return RemoteError(f"{error['type']}: {error['message']}")
 
 
+_HOSTS: dict[str, Host] = {}  # one process per student's folder, shared by its steps
+
+
 class RemoteError(Exception):
     """An exception from the student's code whose type has no builtin counterpart here."""
 
@@ -155,7 +158,7 @@ class RemoteConfig:
         self.app = app
 
     def __getitem__(self, key):
-        return self.app.host.call(op="config", app=self.app.id, key=key)["value"]
+        return self.app.host.call(op="config", slug=self.app.slug, app=self.app.id, key=key)["value"]
 
     def get(self, key, default=None):
         value = self[key]
@@ -167,6 +170,7 @@ class RemoteApp:
     host: Host
     id: int
     name: str
+    slug: str
 
     @property
     def config(self) -> RemoteConfig:
@@ -174,7 +178,7 @@ class RemoteApp:
 
     def __getattr__(self, name):
         if name in ("debug", "testing"):
-            return self.host.call(op="attr", app=self.id, name=name)["value"]
+            return self.host.call(op="attr", slug=self.slug, app=self.id, name=name)["value"]
         raise AttributeError(name)
 
     def test_client(self) -> RemoteClient:
@@ -202,7 +206,7 @@ class RemoteClient:
         finally:
             builder.close()
         answer = self.app.host.call(
-            op="request", app=self.app.id, method=method, path=builder.path, query=query,
+            op="request", slug=self.app.slug, app=self.app.id, method=method, path=builder.path, query=query,
             headers=sent, body=base64.b64encode(body).decode("ascii"),
             remote_addr=(environ_base or {}).get("REMOTE_ADDR", "127.0.0.1"),
         )
@@ -235,7 +239,7 @@ class RemoteCliRunner:
         self.app = app
 
     def invoke(self, args=None, input=None):
-        answer = self.app.host.call(op="cli", app=self.app.id, args=list(args or []), input=input)
+        answer = self.app.host.call(op="cli", slug=self.app.slug, app=self.app.id, args=list(args or []), input=input)
         return CliResult(answer["exit_code"], answer["output"])
 
 
@@ -248,7 +252,7 @@ class RemoteStep:
     host: Host = field(init=False, repr=False)
 
     def __post_init__(self):
-        self.host = Host(self.root, self.step.slug)
+        self.host = _HOSTS.setdefault(str(self.root), Host(self.root))
 
     @property
     def number(self) -> int:
@@ -262,12 +266,12 @@ class RemoteStep:
         if not (self.folder / "__init__.py").is_file():
             raise LearnerCodeError(f"{self.step.slug}/__init__.py is missing: the step's folder is not there")
         env = {k: v for k, v in os.environ.items() if k.startswith("FLASK_")}
-        answer = self.host.call(op="create_app", config=test_config, env=env)
-        return RemoteApp(self.host, answer["app"], answer["name"])
+        answer = self.host.call(op="create_app", slug=self.step.slug, config=test_config, env=env)
+        return RemoteApp(self.host, answer["app"], answer["name"], self.step.slug)
 
     def break_function(self, module: str, attr: str, message: str) -> None:
         """Make the student's `module.attr` raise RuntimeError(message): an injected bug."""
-        self.host.call(op="sabotage", module=module, attr=attr, message=message)
+        self.host.call(op="sabotage", slug=self.step.slug, module=module, attr=attr, message=message)
 
     def close(self) -> None:
         self.host.stop()

@@ -62,3 +62,25 @@ def test_notebooks_are_built_from_their_scripts(step):
     assert any(c.get("outputs") for c in stored if c["cell_type"] == "code"), (
         f"notebooks/{step.notebook} is stored without outputs: it must render on GitHub"
     )
+
+
+def test_the_classroom_workflow_is_generated_from_the_metadata():
+    """.github/workflows/classroom.yml has one autograding test per exercise, worth its points."""
+    from workbook.grader import classroom_workflow
+
+    path = README_FILE.parent / ".github" / "workflows" / "classroom.yml"
+    assert path.read_text("utf-8") == classroom_workflow(load()), (
+        "the Classroom workflow is stale: run `python -m workbook dev classroom`"
+    )
+
+
+def test_earned_reads_the_graders_results(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([{"student": "s", "exercises": {"health": 1, "config-order": 0}}]))
+    earned = README_FILE.parent / "workbook" / "earned.py"
+    run = lambda ex: subprocess.run([sys.executable, str(earned), str(results), ex], capture_output=True)  # noqa: E731
+    assert run("health").returncode == 0 and run("config-order").returncode == 1 and run("nope").returncode == 1

@@ -272,7 +272,7 @@ def test_flask_debug_is_refused_from_the_command_line(step, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
     env.update(FLASK_JWT_SECRET_KEY=strong_key(), FLASK_DATABASE=str(tmp_path / "d.sqlite"))
     done = subprocess.run([sys.executable, "-m", "flask", "--app", step.step.slug, "--debug", "routes"],
-                          cwd=step.root, env=env, capture_output=True, text=True, timeout=60)
+                          cwd=step.root, env=env, capture_output=True, text=True, timeout=20)
     assert done.returncode != 0 and "ebug" in done.stderr + done.stdout, (
         "`flask --debug` loaded the app: debug mode must be refused"
     )

@@ -559,7 +559,9 @@ def doctor() -> None:
 @click.option("--show-extra", is_flag=True, help="Name the hidden tests in the students' feedback.")
 @click.option("--steps", "step_list", default="", help="Only these steps, e.g. 1,2,3 (default: all).")
 @click.option("--jobs", type=int, default=0, help="Students graded at once (default: one per core).")
-def grade(submissions: Path, out: Path, extra_tests: Path | None, show_extra: bool, step_list: str, jobs: int) -> None:
+@click.option("--http", is_flag=True, help="Also the attacks over real HTTP and the multi-process test (slower).")
+def grade(submissions: Path, out: Path, extra_tests: Path | None, show_extra: bool, step_list: str, jobs: int,
+          http: bool) -> None:
     """Grade a folder of submissions (clones, steps/ copies or .zip files) with the course's own tests.
 
     Student code never runs in the grader's process: each step runs in a separate, resource-limited
@@ -574,7 +576,7 @@ def grade(submissions: Path, out: Path, extra_tests: Path | None, show_extra: bo
         sys.exit(1)
     ui.echo(f"Grading {len(entries)} submission{'s' if len(entries) != 1 else ''} into {out} ...", bold=True)
     with click.progressbar(length=len(entries), label="graded", show_pos=True, file=sys.stderr) as bar:
-        grades = grade_class(submissions, out, extra_tests=extra_tests, show_extra=show_extra,
+        grades = grade_class(submissions, out, extra_tests=extra_tests, show_extra=show_extra, http=http,
                              jobs=jobs or None, step_numbers=numbers, progress=lambda g: bar.update(1))
     for g in grades:
         note = f"  ({'; '.join(g.notes)[:90]})" if g.notes else ""
@@ -657,3 +659,24 @@ def dev_notebooks(step_numbers: tuple[str, ...]) -> None:
             ui.fail(f"notebooks/{step.notebook} failed:\n{done.stderr[-3000:]}")
             sys.exit(1)
         ui.ok(f"notebooks/{step.notebook}")
+
+
+CLASSROOM_WORKFLOW = REPO / ".github" / "workflows" / "classroom.yml"
+
+
+@dev.command("classroom")
+@click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if the workflow is stale.")
+def dev_classroom(check_only: bool) -> None:
+    """Write .github/workflows/classroom.yml (GitHub Classroom, one test per exercise) from course.toml."""
+    from .grader import classroom_workflow
+
+    text = classroom_workflow(load())
+    if check_only:
+        if not CLASSROOM_WORKFLOW.is_file() or CLASSROOM_WORKFLOW.read_text("utf-8") != text:
+            ui.fail(f"{_rel(CLASSROOM_WORKFLOW)} is stale: run `python -m workbook dev classroom`")
+            sys.exit(1)
+        ui.ok(f"{_rel(CLASSROOM_WORKFLOW)} is up to date")
+        return
+    CLASSROOM_WORKFLOW.parent.mkdir(parents=True, exist_ok=True)
+    CLASSROOM_WORKFLOW.write_text(text, encoding="utf-8")
+    ui.ok(f"wrote {_rel(CLASSROOM_WORKFLOW)}")

@@ -6,7 +6,8 @@ folder, or a `.zip` of either. For each student:
 1. the step folders are copied into a scratch folder — regular files only; no symlinks, no
    `conftest.py`, `pytest.ini`, `*.pth` or `sitecustomize.py` (nothing that could reach the
    grader's own pytest); a zip is read entry by entry and any path leaving the folder refused;
-2. the instructor's tests run against that copy, each lesson on its own step, in a pytest
+2. the instructor's tests run against that copy, each lesson on its own step (the in-process
+   suites; `--http` adds the attacks over real HTTP and the multi-process test), in a pytest
    process of their own (`--workbook-sandbox`): the student's code runs only in separate,
    resource-limited app hosts (workbook/sandbox.py) and `flask run` servers, so it can answer
    requests well or badly but cannot touch the verdicts;
@@ -39,13 +40,15 @@ REFUSED_NAMES = {"conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "sitecusto
 MAX_FILE_BYTES = 2 * 1024**2
 MAX_ZIP_BYTES = 200 * 1024**2
 MAX_ZIP_FILES = 20_000
-STUDENT_TIMEOUT = 900.0
+STUDENT_TIMEOUT = 180.0  # seconds for one student's whole grading run
+HTTP_SUITES = ("_live.py", "_workers.py")  # the attacks over real HTTP, the multi-process test
 
 
 @dataclass
 class Grade:
     student: str
     steps: dict[str, float] = field(default_factory=dict)  # slug -> points earned
+    exercises: dict[str, float] = field(default_factory=dict)  # exercise id -> points earned
     maximum: dict[str, float] = field(default_factory=dict)
     tests: list[TestResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -147,13 +150,14 @@ def score(grade: Grade, course: Course, steps: list) -> None:
         earned = 0.0
         for ex in step.exercises:
             tests = [t for t in grade.tests if t.lesson == step.number and ex.id in t.exercises and not t.skipped]
-            if tests and all(t.passed for t in tests):
-                earned += ex.points
+            won = ex.points if tests and all(t.passed for t in tests) else 0
+            grade.exercises[ex.id] = won
+            earned += won
         grade.steps[step.slug] = earned
 
 
 def grade_student(entry: Path, scratch: Path, out: Path, course: Course, steps: list,
-                  extra: list[Path], timeout: float, answer_timeout: float) -> Grade:
+                  extra: list[Path], timeout: float, answer_timeout: float, http: bool) -> Grade:
     name = student_name(entry)
     grade = Grade(student=name)
     work = scratch / name
@@ -175,7 +179,7 @@ def grade_student(entry: Path, scratch: Path, out: Path, course: Course, steps: 
     dest = work / "steps"
     dest.mkdir()
     copy_steps(root, dest, steps, grade.notes)
-    key = fingerprint(dest, extra)
+    key = fingerprint(dest, extra) + ("+http" if http else "")
     cache = out / ".cache" / f"{name}.json"
     if cache.exists():
         cached = json.loads(cache.read_text("utf-8"))
@@ -185,7 +189,8 @@ def grade_student(entry: Path, scratch: Path, out: Path, course: Course, steps: 
             grade.seconds = cached["seconds"]
             score(grade, course, steps)
             return grade
-    files = [f for s in steps for f in s.test_files] + [f for f in extra if _lesson_number(f) in {s.number for s in steps}]
+    files = [f for s in steps for f in s.test_files if http or not f.name.endswith(HTTP_SUITES)]
+    files += [f for f in extra if _lesson_number(f) in {s.number for s in steps}]
     data, problem, grade.seconds, _ = run_pytest(
         files, dest, ["--workbook-own-lessons", "--workbook-sandbox"], timeout=timeout,
         env={"WORKBOOK_SANDBOX": "1", "WORKBOOK_ANSWER_TIMEOUT": str(answer_timeout)})
@@ -207,7 +212,8 @@ def _lesson_number(path: Path) -> int | None:
 
 def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None, show_extra: bool = False,
                 jobs: int | None = None, step_numbers: list[int] | None = None,
-                timeout: float = STUDENT_TIMEOUT, answer_timeout: float = 20.0, progress=None) -> list[Grade]:
+                timeout: float = STUDENT_TIMEOUT, answer_timeout: float = 10.0, http: bool = False,
+                progress=None) -> list[Grade]:
     """Grade every submission; write gradebook.csv, feedback/, report.html and results.json into `out`."""
     course = load()
     steps = [s for s in course.steps if not step_numbers or s.number in step_numbers]
@@ -225,9 +231,10 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
     grades: list[Grade] = []
     try:
         with tempfile.TemporaryDirectory(prefix="workbook-grade-") as scratch:
-            with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
+            # One more student than cores: a submission that hangs waits on timeouts, not on a CPU.
+            with ThreadPoolExecutor(max_workers=jobs or (os.cpu_count() or 2) + 1) as pool:
                 futures = [pool.submit(grade_student, e, Path(scratch), out, course, steps, extra, timeout,
-                                       answer_timeout) for e in entries]
+                                       answer_timeout, http) for e in entries]
                 for future in as_completed(futures):
                     grades.append(future.result())
                     if progress:
@@ -265,7 +272,8 @@ def write_outputs(grades: list[Grade], out: Path, course: Course, steps: list, s
     for g in grades:
         (feedback / f"{g.student}.md").write_text(feedback_markdown(g, steps, maximum, show_extra), encoding="utf-8")
     (out / "results.json").write_text(json.dumps([
-        {"student": g.student, "total": g.total, "maximum": maximum, "steps": g.steps, "notes": g.notes,
+        {"student": g.student, "total": g.total, "maximum": maximum, "steps": g.steps,
+         "exercises": g.exercises, "notes": g.notes,
          "tests": [{"nodeid": t.nodeid, "outcome": t.outcome, "exercises": t.exercises} for t in g.tests]}
         for g in grades], indent=1), encoding="utf-8")
     (out / "report.html").write_text(report_html(grades, steps, maximum), encoding="utf-8")
@@ -355,3 +363,72 @@ the class struggled most with: <b>{html.escape(struggled)}</b></p>
 <h2>Gradebook</h2><table><tr><th>student</th>{"".join(f"<th>{s.label}</th>" for s in steps)}<th>total</th><th>notes</th></tr>{rows}</table>
 </html>
 """
+
+
+def classroom_workflow(course: Course) -> str:
+    """.github/workflows/classroom.yml: GitHub Classroom grades each exercise on every push.
+
+    It checks out the instructor's copy of the course (INSTRUCTOR_REPO, a fixed ref) next to the
+    student's repository, grades the student's steps/ with the instructor's tests (never the
+    student's), then reports one autograding test per exercise worth its points in course.toml.
+    """
+    ids = [f"ex-{ex.id}" for s in course.steps for ex in s.exercises]
+    lines = [
+        "# Generated by `python -m workbook dev classroom` from workbook/course.toml: do not edit by hand.",
+        "# GitHub Classroom autograding: every push is graded with the INSTRUCTOR's tests and rubric.",
+        "# Set the repository variables INSTRUCTOR_REPO (owner/name of your copy of the course) and",
+        "# INSTRUCTOR_REF (a tag or commit of it), e.g. in the classroom's template repository.",
+        "name: Autograding",
+        "on: [push, workflow_dispatch]",
+        "permissions:",
+        "  checks: write",
+        "  actions: read",
+        "  contents: read",
+        "jobs:",
+        "  grade:",
+        "    runs-on: ubuntu-latest",
+        "    timeout-minutes: 30",
+        "    steps:",
+        "      - uses: actions/checkout@v4",
+        "        with:",
+        "          path: submission",
+        "      - uses: actions/checkout@v4",
+        "        with:",
+        "          repository: ${{ vars.INSTRUCTOR_REPO }}",
+        "          ref: ${{ vars.INSTRUCTOR_REF }}",
+        "          path: instructor",
+        "      - uses: actions/setup-python@v5",
+        "        with:",
+        "          python-version: '3.12'",
+        "      - name: Install",
+        "        run: |",
+        "          sudo apt-get install -y redis-server",
+        "          python -m pip install -r instructor/requirements.txt",
+        "      - name: Grade with the instructor's tests",
+        "        working-directory: instructor",
+        "        run: |",
+        '          mkdir -p ../class && ln -s "$GITHUB_WORKSPACE/submission" ../class/submission',
+        "          python -m workbook grade ../class --out ../grading",
+    ]
+    for s in course.steps:
+        for ex in s.exercises:
+            lines += [
+                f"      - name: {ex.label} {ex.id}",
+                f"        id: ex-{ex.id}",
+                "        uses: education/autograding-command-grader@v1",
+                "        with:",
+                f"          test-name: \"{ex.label} {ex.title.replace(chr(34), chr(39))}\"",
+                "          setup-command: ''",
+                f"          command: python instructor/workbook/earned.py grading/results.json {ex.id}",
+                "          timeout: 1",
+                f"          max-score: {ex.points}",
+            ]
+    lines += [
+        "      - name: Autograding report",
+        "        uses: education/autograding-grading-reporter@v1",
+        "        env:",
+        *[f"          {i.upper()}_RESULTS: \"${{{{ steps.{i}.outputs.result }}}}\"" for i in ids],
+        "        with:",
+        f"          runners: {','.join(ids)}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """The app host: a student's step runs here, in a process of its own, never in the grader's.
 
-    python -m workbook.sandbox ROOT SLUG
+    python -m workbook.sandbox ROOT
 
 When grading, the tests do not import a student's code: they talk to this process, which
 imports it, builds apps, answers requests and runs CLI commands on their behalf (see
@@ -71,13 +71,13 @@ def _jsonable(value):
         return repr(value)
 
 
-def serve(root: Path, slug: str, proto_in, proto_out) -> None:
+def serve(root: Path, proto_in, proto_out) -> None:
     from workbook.loader import LearnerCodeError, StepTarget
 
     from .course import load
 
-    step = load().step(slug)
-    target = StepTarget(step, root)
+    course = load()
+    targets: dict[str, StepTarget] = {}
     apps = {}
     capture = _Capture()
     logging.getLogger().addHandler(capture)
@@ -89,6 +89,10 @@ def serve(root: Path, slug: str, proto_in, proto_out) -> None:
         capture.records = []
         op = command.get("op")
         try:
+            slug = command.get("slug")
+            if slug is not None and slug not in targets:
+                targets[slug] = StepTarget(course.step(slug), root)
+            target = targets.get(slug)
             if op == "create_app":
                 for name in [n for n in os.environ if n.startswith("FLASK_")]:
                     del os.environ[name]
@@ -137,7 +141,7 @@ def serve(root: Path, slug: str, proto_in, proto_out) -> None:
 
 
 def main() -> None:
-    root, slug = Path(sys.argv[1]).resolve(), sys.argv[2]
+    root = Path(sys.argv[1]).resolve()
     # Keep the protocol's pipes for ourselves; the student's code gets /dev/null.
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.fdopen(os.dup(1), "wb")
@@ -147,7 +151,7 @@ def main() -> None:
     sys.stdin = open(os.devnull)  # noqa: SIM115
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    serve(root, slug, proto_in, proto_out)
+    serve(root, proto_in, proto_out)
 
 
 if __name__ == "__main__":
