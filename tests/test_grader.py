@@ -95,7 +95,7 @@ def graded(tmp_path_factory):
         zf.writestr("../../escaped.txt", "outside")
         zf.writestr("/tmp/absolute-escape.txt", "outside")
     out = tmp_path_factory.mktemp("out")
-    grades = grade_class(subs, out, step_numbers=STEPS, jobs=2, timeout=30, answer_timeout=5)
+    grades = grade_class(subs, out, step_numbers=STEPS, jobs=3, timeout=15, answer_timeout=3)
     return {g.student: g for g in grades}, out, subs
 
 
@@ -169,7 +169,7 @@ def test_unchanged_submissions_are_not_graded_again(graded):
     caches = {p.name: p.stat().st_mtime_ns for p in (out / ".cache").glob("*.json")}
     init = subs / "half" / TWO.slug / "__init__.py"
     init.write_text(init.read_text("utf-8") + "\n# changed\n", encoding="utf-8")
-    grade_class(subs, out, step_numbers=STEPS, jobs=2, timeout=30, answer_timeout=5)
+    grade_class(subs, out, step_numbers=STEPS, jobs=3, timeout=15, answer_timeout=3)
     after = {p.name: p.stat().st_mtime_ns for p in (out / ".cache").glob("*.json")}
     changed = sorted(name for name in caches if after[name] != caches[name])
     assert changed == ["half.json"], f"re-graded: {changed}; only the changed submission should be"
