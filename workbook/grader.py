@@ -228,6 +228,9 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
         for path in sorted(Path(extra_tests).glob("test_step*.py")):
             shutil.copyfile(path, extra_dir / path.name)
             extra.append(extra_dir / path.name)
+    # The app hosts run as the same OS user as the grader: check that no submission touched the
+    # grader's own files (tests, workbook) while it ran — a tampered run is stopped, not trusted.
+    own = fingerprint(REPO / "workbook", [TESTS])
     grades: list[Grade] = []
     try:
         with tempfile.TemporaryDirectory(prefix="workbook-grade-") as scratch:
@@ -239,6 +242,9 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
                     grades.append(future.result())
                     if progress:
                         progress(grades[-1])
+                    if fingerprint(REPO / "workbook", [TESTS]) != own:
+                        raise RuntimeError("the grader's own files (tests/, workbook/) changed during grading: "
+                                           "a submission may have tampered with them; restore them from git")
     finally:
         if extra_dir:
             shutil.rmtree(extra_dir, ignore_errors=True)
