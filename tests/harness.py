@@ -37,6 +37,11 @@ def strong_key() -> str:
     return secrets.token_hex(32)
 
 
+def subprocess_timeout() -> float:
+    """How long a test waits for a `flask ...` command of the step: shorter when grading."""
+    return 10.0 if os.environ.get("WORKBOOK_SANDBOX") == "1" else 20.0
+
+
 def student_limits():
     """When grading (WORKBOOK_SANDBOX=1), processes running a student's code get resource limits."""
     if os.environ.get("WORKBOOK_SANDBOX") == "1" and os.name == "posix":

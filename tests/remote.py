@@ -61,6 +61,7 @@ class Host:
         self.process: subprocess.Popen | None = None
         self.lock = threading.Lock()
         self.hung: set[str] = set()  # steps whose app hung once: later calls fail at once
+        self.deaths: dict[str, int] = {}  # steps whose process died: after two, later calls fail at once
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_", "WORKBOOK_"))}
@@ -88,6 +89,9 @@ class Host:
 
     def call(self, **command) -> dict:
         with self.lock:
+            if self.deaths.get(command.get("slug"), 0) >= 2:
+                raise LearnerCodeError("your app's process stopped twice earlier in this check "
+                                       "(os._exit? a crash?), so it is not started again")
             if command.get("slug") in self.hung:
                 raise LearnerCodeError(f"your app did not answer within {ANSWER_TIMEOUT:.0f} s earlier in this "
                                        "check (an endless loop?), so it is not asked again")
@@ -117,6 +121,8 @@ class Host:
             if "value" not in answer:
                 code = self.process.poll() if self.process else None
                 self.stop()
+                slug = command.get("slug")
+                self.deaths[slug] = self.deaths.get(slug, 0) + 1
                 raise LearnerCodeError(f"your app's process stopped (exit code {code}) while handling {command['op']}")
         result = answer["value"]
         for record in result.pop("logs", []):
@@ -272,6 +278,10 @@ class RemoteStep:
     def break_function(self, module: str, attr: str, message: str) -> None:
         """Make the student's `module.attr` raise RuntimeError(message): an injected bug."""
         self.host.call(op="sabotage", slug=self.step.slug, module=module, attr=attr, message=message)
+
+    def restore_functions(self) -> None:
+        """Undo every break_function of this process."""
+        self.host.call(op="restore", slug=self.step.slug)
 
     def close(self) -> None:
         self.host.stop()

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.harness import strong_key
+from tests.harness import strong_key, subprocess_timeout
 
 # ---------------------------------------------------------------------------------------------
 # exercise 1.3 health
@@ -103,7 +103,7 @@ def test_flask_cli_refuses_without_a_key_and_says_how(step, tmp_path):
     # `flask routes` loads the app exactly as `flask run` does, and exits either way.
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", step.step.slug, "routes"],
-        cwd=step.root, env=env, capture_output=True, text=True, timeout=20,
+        cwd=step.root, env=env, capture_output=True, text=True, timeout=subprocess_timeout(),
     )
     output = done.stdout + done.stderr
     assert done.returncode != 0, "`flask --app ... run` starts without any JWT key: it must refuse"

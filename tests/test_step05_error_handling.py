@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests import jwt_tools
-from tests.harness import property_settings, strong_key
+from tests.harness import property_settings, strong_key, subprocess_timeout
 
 PASSWORD = "violet kettle under a quiet moon"
 PROBLEM = "application/problem+json"
@@ -173,7 +173,7 @@ def broken(step, monkeypatch):
     if hasattr(step, "break_function"):  # grading: the student's code runs in its own process
         step.break_function("passwords", "hash_password", SECRET_DETAIL)
         yield
-        step.close()  # a fresh process for the next test
+        step.restore_functions()
         return
 
     def explode(password):
@@ -272,7 +272,7 @@ def test_flask_debug_is_refused_from_the_command_line(step, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
     env.update(FLASK_JWT_SECRET_KEY=strong_key(), FLASK_DATABASE=str(tmp_path / "d.sqlite"))
     done = subprocess.run([sys.executable, "-m", "flask", "--app", step.step.slug, "--debug", "routes"],
-                          cwd=step.root, env=env, capture_output=True, text=True, timeout=20)
+                          cwd=step.root, env=env, capture_output=True, text=True, timeout=subprocess_timeout())
     assert done.returncode != 0 and "ebug" in done.stderr + done.stdout, (
         "`flask --debug` loaded the app: debug mode must be refused"
     )

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.harness import property_settings
+from tests.harness import property_settings, subprocess_timeout
 
 PASSWORD = "violet kettle under a quiet moon"
 
@@ -27,7 +27,7 @@ def flask_cli(server, *args, stdin=""):
     env.update(FLASK_JWT_SECRET_KEY=server.jwt_key, FLASK_DATABASE=str(server.database),
                FLASK_ARGON2_TIME_COST="1", FLASK_ARGON2_MEMORY_COST="8", FLASK_ARGON2_PARALLELISM="1")
     return subprocess.run([sys.executable, "-m", "flask", "--app", server.target.step.slug, *args],
-                          cwd=server.target.root, env=env, input=stdin, capture_output=True, text=True, timeout=20)
+                          cwd=server.target.root, env=env, input=stdin, capture_output=True, text=True, timeout=subprocess_timeout())
 
 
 @pytest.fixture(scope="module")

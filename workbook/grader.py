@@ -191,8 +191,9 @@ def grade_student(entry: Path, scratch: Path, out: Path, course: Course, steps: 
             return grade
     files = [f for s in steps for f in s.test_files if http or not f.name.endswith(HTTP_SUITES)]
     files += [f for f in extra if _lesson_number(f) in {s.number for s in steps}]
+    # Only the tests that carry points: those marked with an exercise (the rubric is per exercise).
     data, problem, grade.seconds, _ = run_pytest(
-        files, dest, ["--workbook-own-lessons", "--workbook-sandbox"], timeout=timeout,
+        files, dest, ["--workbook-own-lessons", "--workbook-sandbox", "-m", "exercise"], timeout=timeout,
         env={"WORKBOOK_SANDBOX": "1", "WORKBOOK_ANSWER_TIMEOUT": str(answer_timeout)})
     if data is None:
         grade.notes.append(f"grading stopped: {problem.splitlines()[0]}")
@@ -212,7 +213,7 @@ def _lesson_number(path: Path) -> int | None:
 
 def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None, show_extra: bool = False,
                 jobs: int | None = None, step_numbers: list[int] | None = None,
-                timeout: float = STUDENT_TIMEOUT, answer_timeout: float = 10.0, http: bool = False,
+                timeout: float = STUDENT_TIMEOUT, answer_timeout: float = 5.0, http: bool = False,
                 progress=None) -> list[Grade]:
     """Grade every submission; write gradebook.csv, feedback/, report.html and results.json into `out`."""
     course = load()

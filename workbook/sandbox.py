@@ -79,6 +79,7 @@ def serve(root: Path, proto_in, proto_out) -> None:
     course = load()
     targets: dict[str, StepTarget] = {}
     apps = {}
+    saved = []  # (object, name, original) of every sabotaged function, for "restore"
     capture = _Capture()
     logging.getLogger().addHandler(capture)
     logging.getLogger().setLevel(logging.DEBUG)
@@ -126,7 +127,13 @@ def serve(root: Path, proto_in, proto_out) -> None:
                 def explode(*args, **kwargs):
                     raise RuntimeError(message)
 
+                saved.append((module, command["attr"], getattr(module, command["attr"])))
                 setattr(module, command["attr"], explode)
+                answer = {}
+            elif op == "restore":
+                while saved:
+                    obj, name, original = saved.pop()
+                    setattr(obj, name, original)
                 answer = {}
             else:
                 answer = {"error": {"type": "ValueError", "message": f"unknown op {op!r}", "describe": ""}}
