@@ -149,7 +149,9 @@ def _rebuild(error: dict) -> Exception:
             return kind(error["message"])
         except Exception:  # noqa: BLE001
             pass
-    return RemoteError(f"{error['type']}: {error['message']}")
+    # Same name as the student's exception, so that reports read "UnicodeEncodeError: ...".
+    named = type(error["type"] if error["type"].isidentifier() else "RemoteError", (RemoteError,), {})
+    return named(error["message"])
 
 
 _HOSTS: dict[str, Host] = {}  # one process per student's folder, shared by its steps

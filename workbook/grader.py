@@ -320,14 +320,16 @@ def feedback_markdown(g: Grade, steps: list, maximum: float, show_extra: bool) -
     return "\n".join(lines)
 
 
-def _bars(items: list[tuple[str, float]], width: int = 640, bar: int = 16, scale: float = 1.0, unit: str = "") -> str:
-    label_w = 330
+def _bars(items: list[tuple[str, float]], width: int = 900, bar: int = 16, scale: float = 1.0, unit: str = "") -> str:
+    label_w = 460
     height = bar * len(items) + 10
     rows = []
     for i, (label, value) in enumerate(items):
         y = 5 + i * bar
         w = max(0.0, min(1.0, value / scale)) * (width - label_w - 60)
-        rows.append(f'<text x="{label_w - 6}" y="{y + bar - 4}" text-anchor="end" font-size="11">{html.escape(label[:60])}</text>'
+        short = label if len(label) <= 70 else label[:69] + "…"
+        rows.append(f'<text x="{label_w - 6}" y="{y + bar - 4}" text-anchor="end" font-size="11">'
+                    f'<title>{html.escape(label)}</title>{html.escape(short)}</text>'
                     f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{bar - 4}" fill="#4a7bd0"/>'
                     f'<text x="{label_w + w + 4:.1f}" y="{y + bar - 4}" font-size="11">{value:.0f}{unit}</text>')
     return f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>'
