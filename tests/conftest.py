@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
 
 from tests.harness import LearnerCodeError, LiveServer, StepTarget, strong_key
-from workbook.course import REPO, load
+from workbook.course import REPO, lesson_of, load
 
-LESSON_FILE = re.compile(r"^test_step(\d\d)_")
 
 
 def pytest_addoption(parser):
@@ -55,12 +53,6 @@ def target_root(config) -> Path:
     if not path.is_absolute():
         path = (REPO / value) if (REPO / value).is_dir() else (Path.cwd() / value)
     return path.resolve()
-
-
-def lesson_of(path: str | Path) -> int | None:
-    """``tests/test_step02_authentication_live.py`` -> 2; other test files -> None."""
-    match = LESSON_FILE.match(Path(path).name)
-    return int(match.group(1)) if match else None
 
 
 def pytest_generate_tests(metafunc):

@@ -73,6 +73,20 @@ def without_request_id(body):
     return {k: v for k, v in body.items() if k != "request_id"} if isinstance(body, dict) else body
 
 
+def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 20.0) -> None:
+    """Return once something listens on 127.0.0.1:port; RuntimeError if `process` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f} s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -134,20 +148,12 @@ class LiveServer:
             command, cwd=self.target.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             preexec_fn=student_limits(),
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.stop()
-                raise LearnerCodeError(
-                    "The server did not start (`flask run` exited): " + self.output()[-1500:].strip()
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise LearnerCodeError(f"The server did not start within {timeout:.0f} s: {self.output()[-1500:]}")
+        try:
+            wait_for_port(self.port, self.process, "`flask run`", timeout)
+        except RuntimeError as exc:
+            self.stop()
+            raise LearnerCodeError(f"The server did not start ({exc}): {self.output()[-1500:].strip()}") from None
+        return self
 
     def output(self) -> str:
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import env_for
-from tests.harness import LiveServer, free_port, strong_key, student_limits
+from tests.harness import LiveServer, free_port, strong_key, student_limits, wait_for_port
 
 PASSWORD = "violet kettle under a quiet moon"
 LIMIT = 5
@@ -30,19 +29,6 @@ pytestmark = [
     pytest.mark.skipif(os.name == "nt", reason="gunicorn does not run on Windows (use WSL for this part)"),
     pytest.mark.skipif(importlib.util.find_spec("gunicorn") is None, reason="gunicorn is not installed"),
 ]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f} s")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +46,7 @@ def redis_url(tmp_path_factory):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_port(port, process, "redis-server")
+        wait_for_port(port, process, "redis-server")
         yield f"redis://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -102,7 +88,7 @@ class Gunicorn(LiveServer):
             preexec_fn=student_limits(),
         )
         try:
-            _wait_for_port(self.port, self.process, "gunicorn", timeout)
+            wait_for_port(self.port, self.process, "gunicorn", timeout)
             deadline = time.monotonic() + timeout
             while len(list(ready.iterdir())) < WORKERS:
                 if self.process.poll() is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,15 @@ STEPS = REPO / "steps"
 NOTEBOOKS = REPO / "notebooks"
 TESTS = REPO / "tests"
 README_FILE = REPO / "README.md"
+
+
+LESSON_FILE = re.compile(r"^test_step(\d\d)_")
+
+
+def lesson_of(path: str | Path) -> int | None:
+    """``tests/test_step02_authentication_live.py`` -> 2 (its lesson); any other file -> None."""
+    match = LESSON_FILE.match(Path(path).name)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)

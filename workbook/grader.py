@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import REPO, TESTS, Course, load
+from .course import REPO, TESTS, Course, lesson_of, load
 from .runner import TestResult, results_of, run_pytest
 
 REFUSED_NAMES = {"conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "sitecustomize.py", "usercustomize.py"}
@@ -190,7 +190,7 @@ def grade_student(entry: Path, scratch: Path, out: Path, course: Course, steps: 
             score(grade, course, steps)
             return grade
     files = [f for s in steps for f in s.test_files if http or not f.name.endswith(HTTP_SUITES)]
-    files += [f for f in extra if _lesson_number(f) in {s.number for s in steps}]
+    files += [f for f in extra if lesson_of(f) in {s.number for s in steps}]
     # Only the tests that carry points: those marked with an exercise (the rubric is per exercise).
     data, problem, grade.seconds, _ = run_pytest(
         files, dest, ["--workbook-own-lessons", "--workbook-sandbox", "-m", "exercise"], timeout=timeout,
@@ -204,11 +204,6 @@ def grade_student(entry: Path, scratch: Path, out: Path, course: Course, steps: 
     cache.write_text(json.dumps({"key": key, "notes": grade.notes, "seconds": grade.seconds,
                                  "tests": [t.__dict__ for t in grade.tests]}), encoding="utf-8")
     return grade
-
-
-def _lesson_number(path: Path) -> int | None:
-    match = re.match(r"^test_step(\d\d)_", path.name)
-    return int(match.group(1)) if match else None
 
 
 def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None, show_extra: bool = False,

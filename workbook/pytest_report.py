@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import pytest
+
+from workbook.loader import describe_exception
 
 _results: list[dict] = []
 _started = time.monotonic()
@@ -46,24 +47,9 @@ def _reason(report, call, item) -> str:
         return text.split("\nassert ")[0].strip()
     if excinfo.typename in ("Failed", "Skipped", "XFailed"):
         return str(exc).strip()
-    if isinstance(exc, SyntaxError):
-        return f"SyntaxError in {exc.filename}, line {exc.lineno}: {exc.msg}"
-    # The learner's code raised: point at the last line of theirs in the traceback.
+    # The learner's code raised: name the exception and the last line of theirs it went through.
     root = item.config.getoption("--workbook-target", default=None)
-    frames = traceback.extract_tb(exc.__traceback__)
-    theirs = [f for f in frames if root and _under(f.filename, root) and "/tests/" not in f.filename.replace("\\", "/")]
-    where = f" (at {Path(theirs[-1].filename).name}:{theirs[-1].lineno})" if theirs else ""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"the code raised {type(exc).__name__}{': ' + message if message else ''}{where}"
-
-
-def _under(filename: str, root: str) -> bool:
-    try:
-        Path(filename).resolve().relative_to(Path(root).resolve())
-        return True
-    except (ValueError, OSError):
-        # root may be a name like "steps": resolve it against the current directory.
-        return f"/{Path(root).name}/" in filename.replace("\\", "/")
+    return f"the code raised {describe_exception(exc, Path(root) if root else None)}"
 
 
 @pytest.hookimpl(wrapper=True)

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import REPO, Course, Step, load
+from .course import REPO, Course, Step, lesson_of, load
 
 
 @dataclass
@@ -66,13 +66,6 @@ class CheckResult:
         """Ids of this step's exercises with at least one failing test, in course order."""
         failing = {ex for t in self.failures for ex in t.exercises}
         return [ex.id for ex in self.step.exercises if ex.id in failing]
-
-
-def _lesson_of(filename: str) -> int | None:
-    name = Path(filename).name
-    if name.startswith("test_step") and name[9:11].isdigit():
-        return int(name[9:11])
-    return None
 
 
 def lesson_files(step: Step, course: Course) -> list[Path]:
@@ -142,7 +135,7 @@ def _kill_group(process: subprocess.Popen) -> None:
 def results_of(data: dict) -> list[TestResult]:
     return [
         TestResult(nodeid=raw["nodeid"], test=raw["test"], property=raw["property"], exercises=raw["exercises"],
-                   lesson=_lesson_of(raw["file"]), outcome=raw["outcome"], reason=raw["reason"])
+                   lesson=lesson_of(raw["file"]), outcome=raw["outcome"], reason=raw["reason"])
         for raw in data["tests"]
     ]
 
