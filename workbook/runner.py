@@ -84,6 +84,7 @@ def pytest_command(target: Path, report: Path, files: list[Path], options: list[
         sys.executable, "-m", "pytest", *(str(f.relative_to(REPO)) for f in files),
         "-q", "--no-header", "-p", "no:cacheprovider",
         "-o", "addopts=",  # no nbval, no xdist here: they are for the full test run
+        "-p", "pytest_timeout",  # plugins do not autoload here; this one bounds every test
         "-p", "workbook.pytest_report", f"--workbook-report={report}",
         f"--workbook-target={target}", *options,
     ]
