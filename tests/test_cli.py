@@ -285,18 +285,60 @@ def test_watch_checks_and_moves_on(learner):
         assert f"Moving on to step {COURSE.steps[1].label}" in result.output
 
 
-def test_watch_rechecks_after_a_save(learner):
-    """After a failing check, watch waits for a change in the folder, then checks again."""
-    import threading
+def _save(folder, name="config.py"):
+    path = folder / name
+    path.write_text(path.read_text("utf-8") + "\n# saved\n", encoding="utf-8")
 
-    def save_later():
-        time.sleep(1.5)
-        path = STEP.folder(learner) / "config.py"
-        path.write_text(path.read_text("utf-8") + "\n# saved\n", encoding="utf-8")
 
-    threading.Thread(target=save_later, daemon=True).start()
-    result = invoke("watch", STEP.number, "--max-checks", "2", "--interval", "0.05")
-    assert result.output.count(f"checking steps") + result.output.count("checking ") >= 2, result.output
+def test_watch_notices_a_save_made_while_a_check_runs(learner, monkeypatch):
+    """A save that lands while a check is still running is a change: watch checks again at once.
+
+    Deterministic: the fake check itself saves the file, the worst possible moment. Before the
+    fix, watch took its snapshot after the check and then waited for a change that had already
+    happened, forever."""
+    calls = []
+
+    def check_that_saves(step, *args, **kwargs):
+        calls.append(step.number)
+        if len(calls) == 1:
+            _save(step.folder(learner))
+        return False
+
+    monkeypatch.setattr(cli, "run_check", check_that_saves)
+    result = invoke("watch", STEP.number, "--max-checks", "2", "--interval", "0.01", "--give-up-after", "5")
+    assert calls == [STEP.number, STEP.number], f"the save made during the first check was missed:\n{result.output}"
+    assert "changed while the check ran" in result.output
+
+
+def test_watch_rechecks_after_a_save(learner, monkeypatch):
+    """After a failing check, watch waits for a save, then checks again (no sleep races the check)."""
+    calls, looks = [], []
+
+    def failing_check(step, *args, **kwargs):
+        calls.append(step.number)
+        return False
+
+    real_sleep = time.sleep
+
+    def sleep_then_save(seconds):  # the learner saves while watch is waiting
+        looks.append(seconds)
+        if len(looks) == 3:
+            _save(STEP.folder(learner))
+        real_sleep(0)
+
+    monkeypatch.setattr(cli, "run_check", failing_check)
+    monkeypatch.setattr(cli.time, "sleep", sleep_then_save)
+    result = invoke("watch", STEP.number, "--max-checks", "2", "--interval", "0.01", "--give-up-after", "30")
+    assert calls == [STEP.number, STEP.number], f"watch did not check again after the save:\n{result.output}"
+    assert len(looks) == 3, "watch checked again before anything was saved"
+
+
+def test_watch_waits_for_a_save_and_says_how(learner):
+    """With nothing saved, watch checks once and waits (here: gives up after a moment); its advice
+    is to save again, not to run `check`."""
+    result = invoke("watch", STEP.number, "--interval", "0.01", "--give-up-after", "0.2")
+    assert result.output.count("checking ") == 1, result.output
+    assert "save the file again" in result.output and "workbook check" not in result.output
 
 
 def test_a_test_skipped_for_a_missing_tool_does_not_fail_the_check(tmp_path):

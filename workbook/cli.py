@@ -182,7 +182,8 @@ def status() -> None:
     show_status()
 
 
-def run_check(step: Step, solution: bool = False, verbose: bool = False, quick: bool = False) -> bool:
+def run_check(step: Step, solution: bool = False, verbose: bool = False, quick: bool = False,
+              watching: bool = False) -> bool:
     """`check N`, in two parts: the step's own exercises first (about a second), then — only if
     they pass — the earlier lessons and the attacks over real HTTP. Returns the verdict."""
     root = SOLUTIONS if solution else STEPS
@@ -231,8 +232,9 @@ def run_check(step: Step, solution: bool = False, verbose: bool = False, quick: 
             ui.echo("That was the last step. Run `python -m workbook` to see the whole course.")
         return True
     if not first.problem:
-        ui.echo(f"{good} of {len(tests)} checks pass. Fix the first {ui.FAIL} above, then run "
-                f"`python -m workbook check {step.number}` again.", fg="yellow", bold=True)
+        then = "save the file again" if watching else f"run `python -m workbook check {step.number}` again"
+        ui.echo(f"{good} of {len(tests)} checks pass. Fix the first {ui.FAIL} above, then {then}.",
+                fg="yellow", bold=True)
     return False
 
 
@@ -265,11 +267,27 @@ def _fingerprint(folder: Path) -> tuple:
     )
 
 
+def wait_for_a_save(folder: Path, seen: tuple, interval: float, give_up_after: float = 0.0) -> bool:
+    """Poll until the folder differs from ``seen``; False if ``give_up_after`` seconds pass first.
+
+    ``seen`` is the state the last check looked at, taken *before* it ran: a save made while
+    the check was running is a difference too, so it is never missed.
+    """
+    deadline = time.monotonic() + give_up_after if give_up_after else None
+    while _fingerprint(folder) == seen:
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
 @main.command()
 @click.argument("step_number", metavar="[STEP]", required=False)
 @click.option("--interval", default=0.5, show_default=True, help="Seconds between looks at your files.")
 @click.option("--max-checks", default=0, hidden=True, help="Stop after this many checks (for tests).")
-def watch(step_number: str | None, interval: float, max_checks: int) -> None:
+@click.option("--give-up-after", default=0.0, hidden=True,
+              help="Stop when no file changes for this many seconds (for tests; 0: never).")
+def watch(step_number: str | None, interval: float, max_checks: int, give_up_after: float) -> None:
     """Check STEP every time you save a file; move on to the next step when it passes.
 
     Without STEP: the first step that is not done. CTRL+C stops.
@@ -283,8 +301,9 @@ def watch(step_number: str | None, interval: float, max_checks: int) -> None:
     try:
         while True:
             folder = step.folder(STEPS)
-            ui.echo(f"Watching {_rel(folder)} {ui.DASH} save a file to check it again (CTRL+C stops).", fg="cyan")
-            passed = run_check(step)
+            ui.echo(f"Watching {_rel(folder)} {ui.DASH} every save checks it again (CTRL+C stops).", fg="cyan")
+            seen = _fingerprint(folder)  # before the check: a save during it counts as a change
+            passed = run_check(step, watching=True)
             checks += 1
             if max_checks and checks >= max_checks:
                 return
@@ -297,9 +316,12 @@ def watch(step_number: str | None, interval: float, max_checks: int) -> None:
                 ui.echo(f"Moving on to step {step.label} {ui.DASH} {step.title} "
                         f"(notebook: notebooks/{step.notebook}).", bold=True)
                 continue
-            seen = _fingerprint(folder)
-            while _fingerprint(folder) == seen:
-                time.sleep(interval)
+            if _fingerprint(folder) != seen:
+                ui.echo("A file changed while the check ran: checking again.", fg="cyan")
+                continue
+            if not wait_for_a_save(folder, seen, interval, give_up_after):
+                ui.echo(f"No file changed for {give_up_after:.0f} s: stopped watching.")
+                return
             ui.echo()
     except KeyboardInterrupt:
         ui.echo("\nStopped watching.")
