@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,11 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "exercise(id): the test checks this exercise of course.toml")
+    if config.getoption("--workbook-sandbox"):
+        # Grading: every process started in the student's folder runs in their sandbox (bwrap).
+        from tests.remote import install_subprocess_sandbox
+
+        install_subprocess_sandbox()
 
 
 def target_root(config) -> Path:
@@ -87,6 +95,7 @@ def target_for(config, step, root):
 
 
 def pytest_sessionfinish(session):
+    SERVERS.close()
     for remote in _remote_steps.values():
         remote.close()
 
@@ -119,15 +128,32 @@ NO_LIMITS = {"RATELIMIT_ENABLED": False}
 TEST_DEFAULTS = {**CHEAP_HASHING, **NO_LIMITS}
 
 
+# Where the in-process tests keep their SQLite files: on Linux a memory-backed folder, because
+# every test builds a fresh app and creating the schema on disk waits for the disk (6 ms per app
+# on /tmp here, 3 ms on /dev/shm). Elsewhere, and when grading, pytest's tmp_path.
+MEMORY_DISK = Path("/dev/shm") if sys.platform.startswith("linux") and os.access("/dev/shm", os.W_OK) else None
+
+
 @pytest.fixture
-def make_app(step, tmp_path):
+def database_path(request):
+    """A fresh SQLite file name for one test, removed afterwards."""
+    if MEMORY_DISK is None or request.config.getoption("--workbook-sandbox"):
+        yield request.getfixturevalue("tmp_path") / "app.sqlite"
+        return
+    folder = Path(tempfile.mkdtemp(prefix="workbook-db-", dir=MEMORY_DISK))
+    yield folder / "app.sqlite"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def make_app(step, database_path):
     """Build the step's app with a strong key and a fresh SQLite file; ``KEY=None`` drops a key."""
 
     def make(**overrides):
         config = {
             "TESTING": True,
             "JWT_SECRET_KEY": strong_key(),
-            "DATABASE": str(tmp_path / "app.sqlite"),
+            "DATABASE": str(database_path),
             **TEST_DEFAULTS,
         }
         config.update(overrides)
@@ -155,9 +181,72 @@ def env_for(config: dict) -> dict[str, str]:
     return {f"FLASK_{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
+class ServerPool:
+    """The `flask run` servers shared by a whole pytest session: one per step folder, started once.
+
+    Starting a server costs a Python process importing Flask and the app (0.2–0.3 s of CPU), and
+    every lesson's HTTP tests run on every later step: one server per step folder instead of one
+    per test module, launched in the background as soon as the tests are collected
+    (``pytest_collection_finish``), so it boots while the in-process tests run.
+
+    Shared means shared: a test on ``live_server`` registers fresh names and leaves the server
+    working. A test that needs its own configuration, or breaks the server on purpose, uses
+    ``start_server(...)``: a private server, stopped after its module.
+    """
+
+    def __init__(self):
+        self.servers: dict[tuple[str, str], LiveServer] = {}
+        self.folder: Path | None = None
+
+    def _workdir(self, target) -> Path:
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="workbook-live-"))
+        workdir = self.folder / f"{len(self.servers):02d}-{target.step.slug}"
+        workdir.mkdir()
+        return workdir
+
+    def launch(self, target) -> LiveServer:
+        key = (str(target.root), target.step.slug)
+        if key not in self.servers:
+            server = LiveServer(target, self._workdir(target), env=env_for(TEST_DEFAULTS))
+            self.servers[key] = server
+            try:
+                server.launch()
+            except OSError as exc:  # e.g. the process limit: reported by the test that needs it
+                server._failed = f"The server could not be started: {exc}"
+        return self.servers[key]
+
+    def get(self, target) -> LiveServer:
+        return self.launch(target).wait_until_ready()
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+SERVERS = ServerPool()
+
+
+def pytest_collection_finish(session):
+    """Launch the shared servers the collected tests will need, in the background.
+
+    Not in an xdist worker: each worker runs only some of the files it collected, so it starts
+    a server when a test first asks for one."""
+    if session.config.getoption("collectonly") or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if "live_server" in getattr(item, "fixturenames", ()) and callspec and "step" in callspec.params:
+            SERVERS.launch(callspec.params["step"])
+
+
 @pytest.fixture(scope="module")
 def start_server(step, tmp_path_factory):
-    """Start the step's app with `flask run` and this configuration; stopped after the module."""
+    """Start a private server for this module: `flask run` of the step's app with this configuration."""
     servers = []
 
     def start(**config):
@@ -176,6 +265,10 @@ def start_server(step, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def live_server(start_server):
-    """The step's app served by a real `flask run` process on 127.0.0.1 (one per module and step)."""
-    return start_server()
+def live_server(step):
+    """The step's app served by a real `flask run` process on 127.0.0.1, shared by the session
+    (see ServerPool): register fresh names, and leave it working."""
+    try:
+        return SERVERS.get(step)
+    except LearnerCodeError as exc:
+        pytest.fail(str(exc), pytrace=False)

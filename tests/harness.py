@@ -120,14 +120,21 @@ class LiveServer:
         self.port = 0
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / "server.log"
+        self._ready = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float | None = None) -> LiveServer:
-        # Grading (WORKBOOK_SANDBOX=1): a student's server that hangs costs 10 s, not 20.
-        timeout = timeout or (10.0 if os.environ.get("WORKBOOK_SANDBOX") == "1" else 20.0)
+        """Start the server and return once it listens (LearnerCodeError if it does not)."""
+        self.launch()
+        return self.wait_until_ready(timeout)
+
+    def launch(self) -> LiveServer:
+        """Start the server process and return at once: it boots while other tests run."""
+        if self.process is not None:
+            return self
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
         self.jwt_key = strong_key()  # known to the tests, as a leaked key would be
         self.database = self.workdir / "live.sqlite"
@@ -148,11 +155,23 @@ class LiveServer:
             command, cwd=self.target.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             preexec_fn=student_limits(),
         )
+        return self
+
+    def wait_until_ready(self, timeout: float | None = None) -> LiveServer:
+        """Return once the launched server listens; LearnerCodeError if it exits or time runs out."""
+        if getattr(self, "_failed", None):
+            raise LearnerCodeError(self._failed)
+        if self._ready:
+            return self
+        # Grading (WORKBOOK_SANDBOX=1): a student's server that hangs costs 10 s, not 20.
+        timeout = timeout or (10.0 if os.environ.get("WORKBOOK_SANDBOX") == "1" else 20.0)
         try:
             wait_for_port(self.port, self.process, "`flask run`", timeout)
         except RuntimeError as exc:
             self.stop()
-            raise LearnerCodeError(f"The server did not start ({exc}): {self.output()[-1500:].strip()}") from None
+            self._failed = f"The server did not start ({exc}): {self.output()[-1500:].strip()}"
+            raise LearnerCodeError(self._failed) from None
+        self._ready = True
         return self
 
     def output(self) -> str:
