@@ -44,6 +44,11 @@ def pytest_addoption(parser):
         "--workbook-sandbox", action="store_true",
         help="never import the step's code here: run it in a separate, limited process (grading)",
     )
+    group.addoption(
+        "--workbook-targets", default=None, metavar="FOLDERS",
+        help="several target folders at once, separated by os.pathsep (the mutant run: workbook/mutants.py); "
+             "each test runs on each folder's step, its id prefixed with the folder's name",
+    )
 
 
 def pytest_configure(config):
@@ -74,6 +79,13 @@ def pytest_generate_tests(metafunc):
     root = target_root(metafunc.config)
     steps = [s for s in load().steps if s.number >= lesson and (only is None or s.number == only)
              and (not own or s.number == lesson)]
+    several = metafunc.config.getoption("--workbook-targets")
+    if several:  # many copies of a step in one process (mutants): the loader names each apart
+        roots = [Path(p).resolve() for p in several.split(os.pathsep) if p]
+        pairs = [(r, s) for r in roots for s in steps if s.folder(r).is_dir()]
+        metafunc.parametrize("step", [target_for(metafunc.config, s, r) for r, s in pairs],
+                             ids=[f"{r.name}-{s.slug}" for r, s in pairs], scope="module")
+        return
     metafunc.parametrize(
         "step", [target_for(metafunc.config, s, root) for s in steps], ids=[s.slug for s in steps], scope="module"
     )
