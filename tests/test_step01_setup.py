@@ -5,6 +5,7 @@ These tests run on step 1 and on every later step: the setup's properties must s
 
 import ast
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -30,6 +31,27 @@ def test_health_answers_ok_and_nothing_more(client):
     )
 
 
+VERSION = re.compile(r"\d+\.\d+")
+
+
+@pytest.mark.exercise("health")
+def test_health_headers_reveal_nothing_either(client):
+    """GET /health sends no header of its own: no versions, no host names, in the headers either (ASVS V13.4.6)."""
+    health = client.get("/health")
+    baseline = client.get("/nothing-here")  # what the app sends on every answer (later steps add headers)
+    own = {name for name in health.headers.keys() if name.lower() not in ("content-type", "content-length")}
+    extra = sorted(own - set(baseline.headers.keys()))
+    assert not extra, (
+        f"GET /health sends the header{'s' if len(extra) > 1 else ''} "
+        + ", ".join(f"{n}: {health.headers[n]}" for n in extra)
+        + ": a health check must reveal nothing (versions tell an attacker which exploits to try)"
+    )
+    for name, value in health.headers.items():
+        assert not (VERSION.search(value) and name.lower() not in ("content-length", "x-request-id")), (
+            f"GET /health sends {name}: {value}, which looks like a version number: reveal nothing"
+        )
+
+
 @pytest.mark.exercise("health")
 def test_health_over_real_http(live_server):
     """A real client on the network gets the health check from `flask run`."""
@@ -38,6 +60,7 @@ def test_health_over_real_http(live_server):
     assert r.json() == {"status": "ok"}, f"GET /health over HTTP answered {r.text[:200]!r}"
 
 
+@pytest.mark.exercise("config-order")
 def test_unknown_path_is_a_plain_404(live_server):
     """An unknown path answers 404, without a traceback or a crash."""
     r = live_server.get("/nothing-here")
@@ -59,6 +82,8 @@ WEAK_KEYS = {
     "31 bytes": secrets.token_hex(16)[:31],
     "64 times the same letter": "a" * 64,
     "a long but published placeholder": "change-this-secret-key-in-production",
+    "a long placeholder in capitals": "CHANGE-THIS-SECRET-KEY-IN-PRODUCTION",
+    "a long placeholder, mixed case": "Please-Change-This-To-A-Long-Random-String",
     "a number (FLASK_JWT_SECRET_KEY=1234... is parsed as JSON)": 12345678901234567890123456789012345,
 }
 
@@ -91,8 +116,30 @@ STRONG_KEYS = {
 @pytest.mark.parametrize("key", STRONG_KEYS.values(), ids=STRONG_KEYS.keys())
 def test_starts_with_a_strong_key(make_app, key):
     """The app starts with any random key of 32 bytes or more (bytes, not characters)."""
-    app = make_app(JWT_SECRET_KEY=key)
+    try:
+        app = make_app(JWT_SECRET_KEY=key)
+    except Exception as exc:  # the step's InsecureConfigError
+        said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        pytest.fail(f"the app refused a strong key of {len(key.encode('utf-8'))} bytes ({len(key)} characters): "
+                    f"count bytes, not characters, and accept any random key of 32 bytes or more (it said: {said})",
+                    pytrace=False)
     assert app.config["JWT_SECRET_KEY"] == key, "the app did not keep the JWT key it was given"
+
+
+@pytest.mark.exercise("strong-secret")
+def test_a_numeric_key_is_refused_with_the_reason(make_app):
+    """A key the environment turned into a number is refused, and the refusal says why that happened."""
+    # FLASK_JWT_SECRET_KEY=1234...: from_prefixed_env() parses values as JSON first, so digits become an int.
+    with pytest.raises(Exception) as refused:
+        make_app(JWT_SECRET_KEY=12345678901234567890123456789012345)
+    message = str(refused.value)
+    assert "JWT_SECRET_KEY" in message and "secrets.token_hex" in message, (
+        f"the refusal of a numeric key should name JWT_SECRET_KEY and say how to make one; it said: {message!r}"
+    )
+    assert "number" in message.lower() and "json" in message.lower(), (
+        "the refusal of a numeric key should say why the key is a number: from_prefixed_env() reads "
+        f"FLASK_* values as JSON first, so an all-digit key becomes an int; it said: {message!r}"
+    )
 
 
 @pytest.mark.exercise("strong-secret")
@@ -150,6 +197,7 @@ def _hard_coded_secrets(source: str):
                 yield node.lineno, value.value
 
 
+@pytest.mark.exercise("strong-secret")
 def test_secret_is_not_written_in_the_code(step):
     """No JWT or Flask secret key is written in the source code (OWASP ASVS 5.0 V13.3.1)."""
     for path in sorted(step.folder.rglob("*.py")):
@@ -196,6 +244,7 @@ def test_test_config_overrides_the_environment(step, monkeypatch, tmp_path):
     assert app.config["JWT_SECRET_KEY"] == from_test, "test_config's JWT_SECRET_KEY was not applied"
 
 
+@pytest.mark.exercise("config-order")
 def test_debug_is_off_by_default(step, monkeypatch, tmp_path):
     """Debug mode is off unless someone turns it on (the debugger is a remote Python console)."""
     monkeypatch.setenv("FLASK_JWT_SECRET_KEY", strong_key())
@@ -205,6 +254,7 @@ def test_debug_is_off_by_default(step, monkeypatch, tmp_path):
     assert app.testing is False, "TESTING is on by default: errors would propagate instead of answering 500"
 
 
+@pytest.mark.exercise("config-order")
 def test_factory_makes_independent_apps(make_app):
     """Each create_app() call returns a new app: tests and processes never share state."""
     first, second = make_app(), make_app()

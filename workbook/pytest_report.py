@@ -2,9 +2,13 @@
 
 Loaded by the runner (``-p workbook.pytest_report --workbook-report FILE``) in the pytest
 process that checks a step; the CLI and the grader read the file, never pytest's output.
-Per test: the security property it checks (its docstring's first line), the exercises it
+Per test: the security property it checks (its docstring's first paragraph), the exercises it
 covers, the outcome, and for a failure the reason (the assertion's message, or where the
 learner's code crashed).
+
+A test that covers several exercises can say which one a failing assertion belongs to: an
+AssertionError with an ``exercise`` attribute (``tests/verdict.py``'s ``check``). The failure
+is then reported under that exercise only — where the fix belongs — by `check` and `grade` alike.
 """
 
 from __future__ import annotations
@@ -29,9 +33,50 @@ def pytest_addoption(parser):
 
 
 def _property_of(item) -> str:
+    """The docstring's first paragraph, on one line (a sentence may wrap), or the test's name."""
     doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
-    first = doc.strip().splitlines()[0] if doc.strip() else item.name
-    return first
+    paragraph = doc.strip().split("\n\n")[0]
+    return " ".join(paragraph.split()) or item.name
+
+
+def _target(item):
+    """The StepTarget (or RemoteStep) the item runs on, if it takes the ``step`` fixture."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("step") if callspec is not None else None
+
+
+def _case(item) -> str:
+    """The parametrized case in words (``alg none, no signature``), without the step's id."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return ""
+    text = callspec.id
+    target = _target(item)
+    slug = getattr(getattr(target, "step", None), "slug", None)
+    if slug:
+        root = getattr(target, "root", None)
+        for step_id in ([f"{root.name}-{slug}"] if root is not None else []) + [slug]:
+            if step_id in text:
+                text = text.replace(step_id, "", 1)
+                break
+    return text.strip("-")
+
+
+def blamed_exercise(call) -> str | None:
+    """The exercise a failing assertion names as the place of the fix, if it names one."""
+    exc = call.excinfo.value if call is not None and call.excinfo is not None else None
+    value = getattr(exc, "exercise", None)
+    return value if isinstance(value, str) and value else None
+
+
+def reason_of(report, call, item) -> str:
+    """The failure in the learner's words: the assertion's message, or where their code crashed."""
+    return _reason(report, call, item)
+
+
+def names_property(reason: str) -> bool:
+    """Does this failure say what is wrong in words (not a bare ``assert 200 == 401``)?"""
+    return bool(reason.strip()) and not reason.startswith("a check failed: ")
 
 
 def _reason(report, call, item) -> str:
@@ -48,7 +93,8 @@ def _reason(report, call, item) -> str:
     if excinfo.typename in ("Failed", "Skipped", "XFailed"):
         return str(exc).strip()
     # The learner's code raised: name the exception and the last line of theirs it went through.
-    root = item.config.getoption("--workbook-target", default=None)
+    target = _target(item)
+    root = getattr(target, "root", None) or item.config.getoption("--workbook-target", default=None)
     return f"the code raised {describe_exception(exc, Path(root) if root else None)}"
 
 
@@ -62,17 +108,21 @@ def pytest_runtest_makereport(item, call):
             outcome = "error"
         else:
             outcome = report.outcome
-        step = None
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "step" in callspec.params:
-            step = getattr(callspec.params["step"], "number", None)
+        target = _target(item)
+        step = getattr(target, "number", None)
+        marked = [m.args[0] for m in item.iter_markers("exercise") if m.args]
+        blamed = blamed_exercise(call) if outcome == "failed" else None
         _results.append(
             {
                 "nodeid": item.nodeid,
                 "file": Path(str(item.path)).name,
                 "test": item.name,
                 "property": _property_of(item),
-                "exercises": [m.args[0] for m in item.iter_markers("exercise") if m.args],
+                # Where the fix belongs: the exercise a failing assertion names, else every marked one.
+                "exercises": [blamed] if blamed in marked else marked,
+                "marked": marked,
+                "case": _case(item),
+                "target": getattr(getattr(target, "root", None), "name", None),
                 "step": step,
                 "outcome": outcome,
                 "reason": "" if outcome == "passed" else _reason(report, call, item),
