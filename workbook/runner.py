@@ -79,6 +79,29 @@ def quick_files(step: Step) -> list[Path]:
     return [own] if own.exists() else []
 
 
+# The black-box suites: attacks over real HTTP (`flask run`), and the multi-process test.
+HTTP_SUITES = ("_live.py", "_workers.py")
+
+
+def split_rest(files: list[Path]) -> list[list[Path]]:
+    """The second part of `check N` in two halves that run side by side: the earlier lessons'
+    in-process tests, and every lesson's HTTP suites. Empty halves are left out."""
+    in_process = [f for f in files if not f.name.endswith(HTTP_SUITES)]
+    http = [f for f in files if f.name.endswith(HTTP_SUITES)]
+    return [part for part in (in_process, http) if part]
+
+
+def merge_results(results: list[CheckResult]) -> CheckResult:
+    """One verdict from the parts of a check: all their tests, the first problem, the longest time."""
+    merged = CheckResult(step=results[0].step, target=results[0].target)
+    for result in results:
+        merged.tests += result.tests
+        merged.problem = merged.problem or result.problem
+        merged.seconds = max(merged.seconds, result.seconds)
+        merged.pytest_output += result.pytest_output
+    return merged
+
+
 def pytest_command(target: Path, report: Path, files: list[Path], options: list[str]) -> list[str]:
     return [
         sys.executable, "-m", "pytest", *(str(f.relative_to(REPO)) for f in files),
@@ -90,37 +113,72 @@ def pytest_command(target: Path, report: Path, files: list[Path], options: list[
     ]
 
 
-def run_pytest(files: list[Path], target: Path, options: list[str], *, timeout: float,
-               env: dict[str, str] | None = None) -> tuple[dict | None, str, float, str]:
-    """Run pytest on ``files`` against ``target`` in its own process group: (report, problem, seconds, output).
+class PytestRun:
+    """One pytest process on ``files`` against ``target``, in its own process group, started at
+    once and waited for later: `check` runs its parts side by side on a multi-core machine.
 
-    On a timeout the whole group is killed — servers and app hosts the tests started included.
+    ``background=True`` lowers the process's CPU priority (POSIX ``nice``), so that a part started
+    speculatively never slows down the part whose verdict the learner is waiting for.
     """
-    with tempfile.TemporaryDirectory(prefix="workbook-check-") as scratch:
-        report = Path(scratch) / "report.json"
+
+    def __init__(self, files: list[Path], target: Path, options: list[str], *,
+                 env: dict[str, str] | None = None, background: bool = False):
+        self._scratch = tempfile.TemporaryDirectory(prefix="workbook-check-")
+        self.report = Path(self._scratch.name) / "report.json"
         run_env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_"))}
         # WORKBOOK_CHECK: fewer property-based examples, no shrinking (tests/harness.py).
         run_env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1", WORKBOOK_CHECK="1")
         run_env.update(env or {})
-        started = time.monotonic()
-        process = subprocess.Popen(
-            pytest_command(target, report, files, options), cwd=REPO, env=run_env,
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            pytest_command(target, self.report, files, options), cwd=REPO, env=run_env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace",
             start_new_session=(os.name == "posix"),
+            preexec_fn=_lower_priority if background and os.name == "posix" else None,
         )
+
+    def finish(self, timeout: float) -> tuple[dict | None, str, float, str]:
+        """Wait for the run: (report, problem, seconds, output). On a timeout the whole process
+        group is killed — servers and app hosts the tests started included."""
         try:
-            output, _ = process.communicate(timeout=timeout)
+            output, _ = self.process.communicate(timeout=max(0.0, timeout - (time.monotonic() - self.started)))
         except subprocess.TimeoutExpired:
-            _kill_group(process)
-            process.communicate()
+            _kill_group(self.process)
+            self.process.communicate()
+            self._scratch.cleanup()
             return None, (f"the tests did not finish within {timeout:.0f} s: does the code wait forever "
                           "(an endless loop, a server started inside create_app)?"), timeout, ""
         finally:
-            _kill_group(process)  # whatever the tests left running
-        seconds = time.monotonic() - started
-        if not report.exists():
-            return None, "pytest stopped before running any test:\n" + output[-2000:], seconds, output
-        return json.loads(report.read_text("utf-8")), "", seconds, output
+            _kill_group(self.process)  # whatever the tests left running
+        seconds = time.monotonic() - self.started
+        try:
+            if not self.report.exists():
+                return None, "pytest stopped before running any test:\n" + output[-2000:], seconds, output
+            return json.loads(self.report.read_text("utf-8")), "", seconds, output
+        finally:
+            self._scratch.cleanup()
+
+    def cancel(self) -> None:
+        """Stop the run and everything it started; its verdicts are not needed."""
+        _kill_group(self.process)
+        try:
+            self.process.communicate(timeout=10)
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            pass
+        self._scratch.cleanup()
+
+
+def _lower_priority() -> None:  # in the child, before pytest starts (POSIX)
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+
+
+def run_pytest(files: list[Path], target: Path, options: list[str], *, timeout: float,
+               env: dict[str, str] | None = None) -> tuple[dict | None, str, float, str]:
+    """Run pytest on ``files`` against ``target`` in its own process group: (report, problem, seconds, output)."""
+    return PytestRun(files, target, options, env=env).finish(timeout)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -141,22 +199,43 @@ def results_of(data: dict) -> list[TestResult]:
     ]
 
 
+class StepRun:
+    """Step N's tests (lessons 1..N, or just ``files``) against ``target/<slug>``, running."""
+
+    def __init__(self, step: Step, target: Path, *, course: Course | None = None,
+                 env: dict[str, str] | None = None, files: list[Path] | None = None, background: bool = False):
+        course = course or load()
+        self.files = lesson_files(step, course) if files is None else files
+        self.result = CheckResult(step=step, target=target)
+        self.run: PytestRun | None = None
+        if not step.folder(target).is_dir():
+            self.result.problem = f"{step.folder(target)} does not exist"
+        else:
+            self.run = PytestRun(self.files, target, [f"--workbook-step={step.number}"], env=env, background=background)
+
+    def finish(self, timeout: float = 300.0) -> CheckResult:
+        """Wait for the verdicts."""
+        result = self.result
+        if self.run is None:
+            return result
+        data, result.problem, result.seconds, result.pytest_output = self.run.finish(timeout)
+        self.run = None
+        if data is None:
+            return result
+        result.tests = results_of(data)
+        if data.get("collection_errors"):
+            result.problem = "the tests could not be collected:\n" + data["collection_errors"][0]["reason"]
+        elif not result.tests:
+            result.problem = "no test ran:\n" + result.pytest_output[-2000:]
+        return result
+
+    def cancel(self) -> None:
+        if self.run is not None:
+            self.run.cancel()
+            self.run = None
+
+
 def run_step_tests(step: Step, target: Path, *, timeout: float = 300.0, course: Course | None = None,
                    env: dict[str, str] | None = None, files: list[Path] | None = None) -> CheckResult:
     """Run the tests of lessons 1..N (or just ``files``) against ``target/<slug>``; collect the verdicts."""
-    course = course or load()
-    files = lesson_files(step, course) if files is None else files
-    result = CheckResult(step=step, target=target)
-    if not step.folder(target).is_dir():
-        result.problem = f"{step.folder(target)} does not exist"
-        return result
-    data, result.problem, result.seconds, result.pytest_output = run_pytest(
-        files, target, [f"--workbook-step={step.number}"], timeout=timeout, env=env)
-    if data is None:
-        return result
-    result.tests = results_of(data)
-    if data.get("collection_errors"):
-        result.problem = "the tests could not be collected:\n" + data["collection_errors"][0]["reason"]
-    elif not result.tests:
-        result.problem = "no test ran:\n" + result.pytest_output[-2000:]
-    return result
+    return StepRun(step, target, course=course, env=env, files=files).finish(timeout)
