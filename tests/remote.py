@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import struct
+import signal
 import subprocess
 import sys
 import threading
@@ -23,34 +24,128 @@ from pathlib import Path
 from flask import Response
 from werkzeug.test import EnvironBuilder
 
-from workbook.course import REPO, Step
+from workbook.course import Step
 from workbook.loader import LearnerCodeError
 
 ANSWER_TIMEOUT = float(os.environ.get("WORKBOOK_ANSWER_TIMEOUT", "20"))  # seconds for one answer
-MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the student's process
-CPU_LIMIT = 300  # seconds of CPU for the student's process, over its whole life
-FILE_LIMIT = 200 * 1024**2  # bytes: the largest file the student's process may write
+MAX_ANSWER = 8 * 1024**2  # bytes: a longer answer is refused unread (workbook/grading/host.py)
+MAX_TEXT = 4000  # characters kept of a log message or an error message
+MAX_LOGS = 200  # log records kept of one answer
 
 
 def sandbox_limits():  # runs in the child, before the student's code (POSIX only)
-    """Resource limits for a process that runs a student's code. It stays in the grading run's
-    process group, which the grader kills as a whole when the run ends or times out."""
+    """Resource limits for a process that runs a student's code (--trusted grading, no bwrap)."""
     import resource
 
-    for limit, value in ((resource.RLIMIT_AS, MEMORY_LIMIT), (resource.RLIMIT_CPU, CPU_LIMIT),
-                         (resource.RLIMIT_FSIZE, FILE_LIMIT)):
+    from workbook.grading import bwrap
+
+    for limit, value in ((resource.RLIMIT_AS, bwrap.MEMORY_BYTES), (resource.RLIMIT_CPU, bwrap.CPU_SECONDS),
+                         (resource.RLIMIT_FSIZE, bwrap.FILE_BYTES)):
         try:
             resource.setrlimit(limit, (value, value))
         except (ValueError, OSError):
             pass
-    try:  # at most 64 more processes of this user: a fork loop stops there (not for root)
-        soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
-        running = len([p for p in os.listdir("/proc") if p.isdigit()]) if os.path.isdir("/proc") else 0
-        cap = running + 64
-        if hard == resource.RLIM_INFINITY or cap < hard:
-            resource.setrlimit(resource.RLIMIT_NPROC, (cap, cap if hard == resource.RLIM_INFINITY else hard))
-    except (ValueError, OSError):
-        pass
+
+
+def _spec():
+    from workbook.grading import bwrap
+
+    return bwrap.load_spec()
+
+
+def _record(kind: str, detail: str) -> None:
+    from workbook.grading import bwrap
+
+    bwrap.record(_spec(), kind, detail)
+
+
+LIMIT_SIGNALS = {getattr(signal, n): n for n in ("SIGXCPU", "SIGXFSZ", "SIGKILL", "SIGSEGV") if hasattr(signal, n)}
+
+
+def sandboxed(argv: list[str], env: dict | None, cwd: str | None):
+    """(argv, env, preexec_fn) to start a student's command: in their bwrap sandbox when grading
+    with one (WORKBOOK_SANDBOX_SPEC), else (--trusted) as it is, with resource limits."""
+    spec = _spec()
+    if spec and spec["mode"] == "bwrap":
+        from workbook.grading import bwrap
+
+        # A server the tests talk to over HTTP (`flask run`, gunicorn: only with `grade --http`)
+        # shares the grader's network namespace; every other process has only its own loopback.
+        serves = ("gunicorn" in argv[:3]) or (argv[1:4] == ["-m", "flask", "--app"] and "run" in argv)
+        return bwrap.wrap(argv, spec, env=env, cwd=cwd, network=serves), \
+            {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, bwrap.preexec(spec)
+    return argv, env, (sandbox_limits if os.name == "posix" else None)
+
+
+_Popen = subprocess.Popen  # the real one (install_subprocess_sandbox replaces subprocess.Popen)
+
+
+class _SandboxedPopen(_Popen):
+    """subprocess.Popen while grading: a process started in the student's folder (``cwd``) runs in
+    that student's sandbox — `flask routes`, `flask run`, gunicorn — whoever starts it."""
+
+    def __init__(self, args, *rest, cwd=None, env=None, preexec_fn=None, **kwargs):
+        spec = _spec()
+        self._student = False
+        if spec and cwd is not None and _inside(Path(cwd), Path(spec["root"])) and isinstance(args, (list, tuple)):
+            args, env, preexec_fn = sandboxed([str(a) for a in args], env if env is not None else dict(os.environ),
+                                              str(cwd))
+            self._student = True
+        super().__init__(args, *rest, cwd=cwd, env=env, preexec_fn=preexec_fn, **kwargs)
+
+    def wait(self, timeout=None):
+        code = super().wait(timeout)
+        if self._student and code is not None and code < 0 and -code in LIMIT_SIGNALS:
+            _record("limit", f"a command of the student's was stopped by {LIMIT_SIGNALS[-code]}")
+        return code
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def install_subprocess_sandbox() -> None:
+    """Route every process started in a student's folder through their sandbox (grading only)."""
+    if os.environ.get("WORKBOOK_SANDBOX_SPEC") and subprocess.Popen is not _SandboxedPopen:
+        subprocess.Popen = _SandboxedPopen
+
+
+def _check_answer(op: str, value) -> dict:
+    """The answer's schema: anything else is the student's process misbehaving."""
+    if not isinstance(value, dict):
+        raise ValueError("not an object")
+    logs = value.get("logs", [])
+    if not isinstance(logs, list):
+        raise ValueError("logs is not a list")
+    clean = []
+    for record in logs[:MAX_LOGS]:
+        if not isinstance(record, dict) or not isinstance(record.get("levelno"), int):
+            raise ValueError("a malformed log record")
+        clean.append({"name": str(record.get("name", "student"))[:200], "levelno": record["levelno"],
+                      "msg": str(record.get("msg", ""))[:MAX_TEXT],
+                      "exc_text": str(record["exc_text"])[-MAX_TEXT:] if record.get("exc_text") else None})
+    value["logs"] = clean
+    if "error" in value:
+        error = value["error"]
+        if not isinstance(error, dict):
+            raise ValueError("a malformed error")
+        value["error"] = {"type": str(error.get("type", "RemoteError"))[:100],
+                          "message": str(error.get("message", ""))[:MAX_TEXT],
+                          "describe": str(error.get("describe", ""))[:MAX_TEXT]}
+        return value
+    expected = {"create_app": {"app": int, "name": str}, "request": {"status": int, "headers": list, "body": str},
+                "cli": {"exit_code": int, "output": str}}.get(op, {})
+    for key, kind in expected.items():
+        if not isinstance(value.get(key), kind) or isinstance(value.get(key), bool):
+            raise ValueError(f"{op}: {key} is not {kind.__name__}")
+    if op == "request" and not all(isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h)
+                                   for h in value["headers"]):
+        raise ValueError("request: malformed headers")
+    return value
 
 
 class Host:
@@ -64,12 +159,14 @@ class Host:
         self.deaths: dict[str, int] = {}  # steps whose process died: after two, later calls fail at once
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_", "WORKBOOK_"))}
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "workbook.sandbox", str(self.root)],
-            cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            preexec_fn=sandbox_limits if os.name == "posix" else None,
+        spec = _spec()
+        host_dir = Path(spec["host_dir"]) if spec else _stage_for_trusted()
+        argv = [sys.executable, "-I", str(host_dir / "workbook_host.py"), str(self.root)]
+        env = {"PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
+        argv, env, preexec = sandboxed(argv, env, str(self.root))
+        self.process = _Popen(
+            argv, cwd=self.root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            preexec_fn=preexec,
         )
 
     def stop(self) -> None:
@@ -106,20 +203,35 @@ class Host:
                     self.process.stdin.flush()
                     head = self.process.stdout.read(4)
                     if len(head) == 4:
-                        answer["value"] = json.loads(self.process.stdout.read(struct.unpack(">I", head)[0]))
-                except (OSError, ValueError):
-                    pass
+                        (size,) = struct.unpack(">I", head)
+                        if size > MAX_ANSWER:
+                            answer["oversized"] = size
+                            return
+                        raw = self.process.stdout.read(size)
+                        answer["value"] = _check_answer(command.get("op"), json.loads(raw))
+                except (OSError, ValueError, RecursionError) as exc:
+                    answer["malformed"] = str(exc)[:200]
 
             worker = threading.Thread(target=exchange, daemon=True)
             worker.start()
             worker.join(ANSWER_TIMEOUT)
             if worker.is_alive():
                 self.stop()  # the other steps get a fresh process
+                _record("timeout", f"no answer within {ANSWER_TIMEOUT:.0f} s ({command.get('op')})")
                 self.hung.add(command.get("slug"))
                 raise LearnerCodeError(f"your app did not answer within {ANSWER_TIMEOUT:.0f} s "
                                        "(an endless loop? a server started inside create_app?)")
+            if "oversized" in answer or "malformed" in answer:
+                self.stop()
+                self.hung.add(command.get("slug"))
+                what = (f"an answer of {answer['oversized']} bytes (the limit is {MAX_ANSWER})"
+                        if "oversized" in answer else f"a malformed answer ({answer['malformed']})")
+                _record("limit", f"the app host sent {what}")
+                raise LearnerCodeError(f"your app's process sent {what}, so it is not asked again")
             if "value" not in answer:
                 code = self.process.poll() if self.process else None
+                if code is not None and code < 0 and -code in LIMIT_SIGNALS:
+                    _record("limit", f"the app host was stopped by {LIMIT_SIGNALS[-code]} (a resource limit)")
                 self.stop()
                 slug = command.get("slug")
                 self.deaths[slug] = self.deaths.get(slug, 0) + 1
@@ -155,6 +267,24 @@ def _rebuild(error: dict) -> Exception:
 
 
 _HOSTS: dict[str, Host] = {}  # one process per student's folder, shared by its steps
+
+
+_TRUSTED_STAGE: list[Path] = []
+
+
+def _stage_for_trusted() -> Path:
+    """--workbook-sandbox without a grading spec (trusted): the host's files, staged once."""
+    if not _TRUSTED_STAGE:
+        import atexit
+        import shutil
+        import tempfile
+
+        from workbook.grading.bwrap import stage_host
+
+        scratch = Path(tempfile.mkdtemp(prefix="workbook-host-"))
+        atexit.register(shutil.rmtree, scratch, True)
+        _TRUSTED_STAGE.append(stage_host(scratch / "host"))
+    return _TRUSTED_STAGE[0]
 
 
 class RemoteError(Exception):

@@ -1,6 +1,6 @@
 """The app host: a student's step runs here, in a process of its own, never in the grader's.
 
-    python -m workbook.sandbox ROOT
+    python -I STAGE/workbook_host.py ROOT      (inside the student's bubblewrap sandbox)
 
 When grading, the tests do not import a student's code: they talk to this process, which
 imports it, builds apps, answers requests and runs CLI commands on their behalf (see
@@ -8,8 +8,15 @@ tests/remote.py). The verdicts are computed in the test process, where no studen
 so nothing a submission does — patching pytest, writing report files, printing, exiting —
 can change its grade. It can only answer requests well or badly, which is what is graded.
 
-Protocol: length-prefixed JSON messages on the process's original stdin and stdout (the
-student's code gets /dev/null for both, so its prints cannot corrupt the channel).
+Protocol: length-prefixed JSON messages (4-byte big-endian length, then UTF-8 JSON) on the
+process's original stdin and stdout (the student's code gets /dev/null for both, so its prints
+cannot corrupt the channel). The grader's side (tests/remote.py) trusts nothing of an answer: it
+refuses one longer than MAX_ANSWER bytes without reading it, checks its shape, and caps what it
+keeps (logs, messages). The caps below only keep an honest host under those limits.
+
+This file is copied, with workbook/{course,loader}.py and course.toml, into a read-only folder that
+is all the sandbox sees of the grader (workbook/grading/bwrap.py: stage_host); standard library
+and Flask only.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ import sys
 import traceback
 from pathlib import Path
 
+MAX_ANSWER = 8 * 1024**2  # bytes of one answer (the grader refuses more, unread)
+MAX_LOGS = 200  # log records sent back with one answer
+MAX_TEXT = 4000  # characters of one log message, error message or CLI output
+
 
 def _read(stream):
     head = stream.read(4)
@@ -34,6 +45,9 @@ def _read(stream):
 
 def _write(stream, message) -> None:
     data = json.dumps(message).encode("utf-8")
+    if len(data) > MAX_ANSWER:
+        data = json.dumps({"error": {"type": "LearnerCodeError", "describe": "",
+                                     "message": f"the answer was larger than {MAX_ANSWER} bytes"}}).encode()
     stream.write(struct.pack(">I", len(data)) + data)
     stream.flush()
 
@@ -46,13 +60,15 @@ class _Capture(logging.Handler):
         self.records = []
 
     def emit(self, record):
+        if len(self.records) >= MAX_LOGS:
+            return
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken log call must not break the host
             message = str(record.msg)
         self.records.append({
-            "name": record.name, "levelno": record.levelno, "msg": message,
-            "exc_text": "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None,
+            "name": str(record.name)[:200], "levelno": int(record.levelno), "msg": message[:MAX_TEXT],
+            "exc_text": "".join(traceback.format_exception(*record.exc_info))[-MAX_TEXT:] if record.exc_info else None,
         })
 
 
@@ -74,7 +90,7 @@ def _jsonable(value):
 def serve(root: Path, proto_in, proto_out) -> None:
     from workbook.loader import LearnerCodeError, StepTarget
 
-    from .course import load
+    from workbook.course import load
 
     course = load()
     targets: dict[str, StepTarget] = {}
@@ -117,7 +133,7 @@ def serve(root: Path, proto_in, proto_out) -> None:
                 answer = {"value": _jsonable(getattr(apps[command["app"]], command["name"]))}
             elif op == "cli":
                 result = apps[command["app"]].test_cli_runner().invoke(args=command["args"], input=command["input"])
-                answer = {"exit_code": result.exit_code, "output": result.output}
+                answer = {"exit_code": result.exit_code, "output": result.output[-64 * 1024:]}
             elif op == "sabotage":
                 module = target.module
                 for part in command["module"].split("."):
@@ -157,7 +173,8 @@ def main() -> None:
         os.dup2(devnull, fd)
     sys.stdin = open(os.devnull)  # noqa: SIM115
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    # `python -I` leaves the script's folder off sys.path: put the staged copy of workbook/ there.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     serve(root, proto_in, proto_out)
 
 

@@ -1,0 +1,341 @@
+"""The OS sandbox every process that runs a student's code runs in (Linux, bubblewrap).
+
+One *sandbox spec* per student (a small JSON file in the grader's own temporary folder, named by
+``WORKBOOK_SANDBOX_SPEC`` in the grading pytest process) says what that student's sandboxes see.
+``wrap(argv, spec)`` turns a command into ``bwrap ... -- argv``; ``preexec(spec)`` applies the
+limits in the child before it becomes bwrap. What a sandbox gets:
+
+- its own user, PID, network, IPC, UTS and cgroup namespaces (``--unshare-all``): its processes
+  die with it (``--die-with-parent``, PID namespace), it sees no other process, its network is a
+  loopback of its own; no capabilities (``--cap-drop ALL``), no nested user namespaces;
+- read-only: /usr (and /bin, /lib… as links), the few /etc files Python needs, the interpreter
+  (``sys.base_prefix``) and the venv (``sys.prefix``), and the app host's own few files (a copy
+  made for the run, see ``stage_host``) — never the grader's repository, ``solutions/``,
+  ``tests/``, the output folder, the hidden tests or another student;
+- the student's copy of their steps, read-only, at the same path as outside;
+- writable: a private tmpfs /tmp of ``TMP_BYTES``, and the grading run's pytest temporary folder
+  for this student (the tests hand its paths to the app: SQLite files, server logs);
+- a scrubbed environment (``--clearenv``, then PATH, HOME, LANG and the command's FLASK_* only);
+- limits that hold as root too: address space, CPU seconds, file size, open files (rlimits,
+  inherited by every process of the sandbox), and a process count: a cgroup ``pids.max`` shared
+  by all of that student's sandboxes when the grader can make cgroups (root), RLIMIT_NPROC when
+  it runs as a normal user (there the kernel enforces it; for root it does not).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+MEMORY_BYTES = 1024**3  # address space of each process of a sandbox
+MEMORY_TOTAL = 2 * 1024**3  # all the processes of one student (cgroup memory, where there is one)
+CPU_SECONDS = 120  # CPU time of each process
+FILE_BYTES = 32 * 1024**2  # the largest file a sandbox may write
+OPEN_FILES = 256
+PROCESSES = 64  # processes and threads of one student, all sandboxes together
+TMP_BYTES = 64 * 1024**2  # the private /tmp
+WRITTEN_BYTES = 256 * 1024**2  # what a student's run may leave in its writable folder
+
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "hosts", "nsswitch.conf",
+             "passwd", "group", "mime.types", "alternatives")
+
+HELP = ("Grading runs every student's code in a bubblewrap sandbox (Linux): "
+        "`sudo apt-get install bubblewrap` (Debian/Ubuntu) or `sudo dnf install bubblewrap`. "
+        "On macOS or Windows, grade in a Linux VM or container that allows user namespaces "
+        "(e.g. `docker run --privileged`), or in GitHub Actions (.github/workflows/grade-class.yml). "
+        "To grade code you trust without isolation (your own, the course's solutions), pass --trusted.")
+
+
+class IsolationUnavailable(RuntimeError):
+    """bubblewrap cannot run here: the message says why and how to get isolation."""
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@functools.cache
+def probe() -> str:
+    """"" when a sandbox can start here; otherwise why not, and what to do (cached)."""
+    if not sys.platform.startswith("linux"):
+        return f"there is no bubblewrap on {sys.platform}. {HELP}"
+    if os.environ.get("WORKBOOK_NO_BWRAP") == "1":  # tests simulate a machine without it
+        return f"bubblewrap is switched off (WORKBOOK_NO_BWRAP=1). {HELP}"
+    exe = shutil.which("bwrap")
+    if not exe:
+        return f"bwrap was not found on PATH. {HELP}"
+    argv = [exe, *base_args(), "--", sys.executable, "-c", "pass"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap did not start ({exc}). {HELP}"
+    if done.returncode != 0:
+        err = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit code {done.returncode}"
+        hint = ""
+        if "uid map" in err or "Permission denied" in err or "Operation not permitted" in err:
+            hint = (" Unprivileged user namespaces are restricted here. On Ubuntu 23.10+ (GitHub's "
+                    "ubuntu-24.04 runners) AppArmor blocks them: run the grader as root (`sudo -E`), or "
+                    "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`, or give bwrap an "
+                    "AppArmor profile; in a container, allow user namespaces (`--privileged` or a seccomp "
+                    "profile that permits clone(CLONE_NEWUSER)).")
+        return f"bwrap cannot create a sandbox here: {err}.{hint} {HELP}"
+    if is_root() and cgroup_root() is None:
+        return ("the grader runs as root but cannot create a cgroup (no writable pids controller under "
+                "/sys/fs/cgroup), and RLIMIT_NPROC does not bind root: a fork bomb could not be stopped. "
+                "Run the grader as a normal user, or where root can create cgroups. " + HELP)
+    return ""
+
+
+def require() -> None:
+    problem = probe()
+    if problem:
+        raise IsolationUnavailable(f"Refusing to grade untrusted code without isolation: {problem}")
+
+
+def interpreter_paths() -> list[str]:
+    """What the sandbox's Python needs to see: the venv and the interpreter it was made from."""
+    paths = []
+    for p in (sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))):
+        real = os.path.realpath(p)
+        for q in (p, real):
+            if q and q not in paths and not q.startswith("/usr/") and q != "/usr":
+                paths.append(q)
+    return paths
+
+
+def base_args() -> list[str]:
+    args = ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
+            "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "lib", "lib32", "lib64", "sbin"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for name in ETC_FILES:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    for path in interpreter_paths():
+        args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    return args
+
+
+SAFE_ENV = ("PYTHONUNBUFFERED", "PYTHONHASHSEED", "PYTHONIOENCODING")
+
+
+def wrap(argv: list[str], spec: dict, env: dict[str, str] | None = None, cwd: str | None = None,
+         network: bool = False) -> list[str]:
+    """``bwrap <the student's sandbox> -- argv``: argv runs with only the spec's folders in view.
+
+    ``network=True`` (a live server the tests reach over HTTP) keeps the host's network namespace:
+    the one namespace a sandbox shares, and only for `grade --http`."""
+    args = [shutil.which("bwrap") or "bwrap", *base_args()]
+    if network:
+        args.insert(args.index("--unshare-all") + 1, "--share-net")
+    args += ["--ro-bind", spec["host_dir"], spec["host_dir"]]
+    args += ["--ro-bind", spec["root"], spec["root"]]
+    for path in spec.get("writable", []):
+        args += ["--bind", path, path]
+    args += ["--chdir", cwd or spec["root"], "--clearenv"]
+    clean = {"PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
+             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "TMPDIR": "/tmp"}
+    for key, value in (env or {}).items():
+        if key.startswith("FLASK_") or key in SAFE_ENV:
+            clean[key] = value
+    for key, value in clean.items():
+        args += ["--setenv", key, value]
+    return [*args, "--", *argv]
+
+
+def preexec(spec: dict):
+    """The function that runs in the child before exec: rlimits, and the student's cgroup."""
+    cgroup = spec.get("cgroup")
+
+    def limit() -> None:
+        import resource
+
+        if cgroup:
+            for path in cgroup:
+                with open(os.path.join(path, "cgroup.procs"), "w") as fh:
+                    fh.write(str(os.getpid()))
+        for kind, value in ((resource.RLIMIT_AS, MEMORY_BYTES), (resource.RLIMIT_CPU, CPU_SECONDS),
+                            (resource.RLIMIT_FSIZE, FILE_BYTES), (resource.RLIMIT_NOFILE, OPEN_FILES),
+                            (resource.RLIMIT_CORE, 0)):
+            resource.setrlimit(kind, (value, value))
+        if not is_root():
+            # Enforced by the kernel for a normal user (counted per user: generous, the cgroup is exact).
+            resource.setrlimit(resource.RLIMIT_NPROC, (max(PROCESSES * 4, 256),) * 2)
+
+    return limit
+
+
+# --------------------------------------------------------------------------------------------
+# cgroups: an exact process count (and memory) per student, as root
+# --------------------------------------------------------------------------------------------
+
+CGROUP_BASE = Path("/sys/fs/cgroup")
+
+
+@functools.cache
+def cgroup_root() -> tuple[str, str | None] | None:
+    """("v2", dir) or ("v1", pids dir [, memory dir]) where we may make per-student cgroups; else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        if (CGROUP_BASE / "cgroup.controllers").is_file():  # unified hierarchy (cgroup v2)
+            base = CGROUP_BASE / "workbook-grade"
+            base.mkdir(exist_ok=True)
+            (CGROUP_BASE / "cgroup.subtree_control").write_text("+pids +memory")
+            (base / "cgroup.subtree_control").write_text("+pids +memory")
+            return ("v2", str(base))
+        pids = CGROUP_BASE / "pids"
+        if (pids / "cgroup.procs").is_file():
+            base = pids / "workbook-grade"
+            base.mkdir(exist_ok=True)
+            memory = CGROUP_BASE / "memory" / "workbook-grade"
+            try:
+                memory.mkdir(exist_ok=True)
+                mem = str(memory)
+            except OSError:
+                mem = None
+            return ("v1", str(base), mem)
+    except OSError:
+        return None
+    return None
+
+
+class Cgroup:
+    """One student's cgroup(s): every sandbox of that student joins them; removed at the end."""
+
+    def __init__(self):
+        root = cgroup_root()
+        self.dirs: list[Path] = []
+        self.kind = root[0] if root else None
+        if not root:
+            return
+        name = f"s-{uuid.uuid4().hex[:12]}"
+        try:
+            if root[0] == "v2":
+                d = Path(root[1]) / name
+                d.mkdir()
+                (d / "pids.max").write_text(str(PROCESSES))
+                try:
+                    (d / "memory.max").write_text(str(MEMORY_TOTAL))
+                except OSError:
+                    pass
+                self.dirs = [d]
+            else:
+                d = Path(root[1]) / name
+                d.mkdir()
+                (d / "pids.max").write_text(str(PROCESSES))
+                self.dirs = [d]
+                if root[2]:
+                    m = Path(root[2]) / name
+                    try:
+                        m.mkdir()
+                        (m / "memory.limit_in_bytes").write_text(str(MEMORY_TOTAL))
+                        self.dirs.append(m)
+                    except OSError:
+                        pass
+        except OSError:
+            self.close()
+            self.dirs = []
+
+    @property
+    def paths(self) -> list[str] | None:
+        return [str(d) for d in self.dirs] or None
+
+    def tripped(self) -> list[str]:
+        """The limits the student's processes ran into."""
+        hits = []
+        for d in self.dirs:
+            for name, key, label in (("pids.events", "max", "process count"),
+                                     ("memory.events", "oom_kill", "memory"),
+                                     ("memory.failcnt", None, "memory")):
+                try:
+                    text = (d / name).read_text()
+                except OSError:
+                    continue
+                if key is None:
+                    if text.strip() not in ("", "0"):
+                        hits.append(label)
+                    continue
+                for line in text.splitlines():
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0] == key and parts[1] != "0":
+                        hits.append(label)
+        return sorted(set(hits))
+
+    def close(self) -> None:
+        """Kill whatever is left in the cgroups (nothing, normally: PID namespaces) and remove them."""
+        import signal
+        import time
+
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    pids = [int(p) for p in (d / "cgroup.procs").read_text().split()]
+                except OSError:
+                    pids = []
+                if not pids:
+                    break
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                time.sleep(0.02)
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+def write_spec(path: Path, *, root: Path, host_dir: Path, writable: list[Path], cgroup: Cgroup | None,
+               events: Path, mode: str) -> dict:
+    spec = {"mode": mode, "root": str(root), "host_dir": str(host_dir), "writable": [str(w) for w in writable],
+            "cgroup": cgroup.paths if cgroup else None, "events": str(events)}
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return spec
+
+
+def load_spec() -> dict | None:
+    path = os.environ.get("WORKBOOK_SANDBOX_SPEC")
+    if not path:
+        return None
+    return json.loads(Path(path).read_text("utf-8"))
+
+
+def record(spec: dict | None, kind: str, detail: str) -> None:
+    """Tell the grader (outside the sandbox) that this run tripped a limit: one JSON line, capped."""
+    if not spec or not spec.get("events"):
+        return
+    try:
+        with open(spec["events"], "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"kind": kind, "detail": detail[:300]}) + "\n")
+    except OSError:
+        pass
+
+
+HOST_FILES = ("__init__.py", "course.py", "course.toml", "loader.py")
+
+
+def stage_host(into: Path) -> Path:
+    """A read-only copy of the few files the app host needs (workbook/{course,loader}.py, course.toml,
+    the host itself): what the sandbox sees of the grader, and nothing else of its repository."""
+    package = Path(__file__).resolve().parent.parent
+    (into / "workbook").mkdir(parents=True)
+    for name in HOST_FILES:
+        shutil.copyfile(package / name, into / "workbook" / name)
+    shutil.copyfile(Path(__file__).with_name("host.py"), into / "workbook_host.py")
+    return into  # bound read-only into every sandbox

@@ -1,0 +1,277 @@
+"""Grade one student, then a class: each student's tests in a pytest process of their own, the
+student's code only in that student's bubblewrap sandboxes (bwrap.py, host.py, tests/remote.py).
+
+Per student, in the grader's own temporary folder (never visible to any sandbox but the parts named):
+
+    <id>/raw/       the zip, extracted (plain files only)
+    <id>/steps/     the copy that is graded          -> bound read-only into the student's sandboxes
+    <id>/tmp/       TMPDIR and pytest's --basetemp   -> bound writable (SQLite files, server logs)
+    <id>/spec.json  what the sandboxes see            (the grader's; not bound)
+    <id>/events     limits tripped, as JSON lines     (written by the grading pytest, outside)
+
+The pytest process that decides runs outside the sandbox and writes its report into a folder of
+its own (workbook/runner.py); it is read after the student's sandboxes are gone (PID namespaces:
+when a sandbox's first process ends, every process in it ends). Then <id>/ is removed: nothing a
+student's run leaves behind outlives it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import exercises
+from ..course import REPO, SOLUTIONS, TESTS, Course, lesson_of, load
+from ..runner import TestResult, results_of, run_pytest
+from . import bwrap, intake
+from .report import flag_identical, write_outputs
+from .rubric import Grade, check_extra_tests, score
+
+STUDENT_TIMEOUT = 180.0  # seconds for one student's whole grading run
+HTTP_SUITES = ("_live.py", "_workers.py")  # the attacks over real HTTP, the multi-process test
+CACHE_VERSION = "3"  # bump when what a cached result means changes
+
+
+@dataclass
+class Run:
+    """What every student's run of one grading session shares."""
+
+    course: Course
+    steps: list
+    files: list[Path]  # the test files
+    extra: list[Path]
+    scratch: Path
+    host_dir: Path
+    out: Path
+    key: str  # the tests, hidden tests, course and options: half of each cache key
+    trusted: bool
+    timeout: float
+    answer_timeout: float
+
+
+def suite_key(files: list[Path], extra_sources: list[Path], options: str) -> str:
+    """What a grade depends on besides the student: the tests' and the hidden tests' contents
+    (not their temporary paths), the grader, the course and the options."""
+    digest = hashlib.sha256(CACHE_VERSION.encode() + options.encode())
+    graders = [*sorted(TESTS.glob("*.py")), *sorted((REPO / "workbook").rglob("*.py")), REPO / "workbook" / "course.toml"]
+    for path in [*graders, *files, *extra_sources]:
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def own_files_fingerprint() -> str:
+    """The grader's own code and tests: they must not change while a student's run goes on."""
+    return intake.content_hash(REPO / "workbook") + intake.content_hash(TESTS)
+
+
+def _read_events(path: Path) -> list[str]:
+    flags = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh.read(64 * 1024).splitlines()[:50]:
+                try:
+                    event = json.loads(line)
+                    flags.append(f"{event['kind']}: {event['detail']}")
+                except (ValueError, KeyError, TypeError):
+                    continue
+    except OSError:
+        pass
+    return sorted(set(flags))
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def grade_student(entry: intake.Entry, run: Run, starter_hashes: dict[str, str]) -> Grade:
+    grade = Grade(student=entry.name, id=entry.id)
+    work = run.scratch / entry.id
+    raw = work / "raw"
+    raw.mkdir(parents=True)
+    try:
+        return _grade_student(entry, run, grade, work, raw, starter_hashes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter_hashes) -> Grade:
+    slugs = {s.slug for s in run.steps}
+    if entry.path.is_dir():
+        base, from_zip = entry.path, False
+    else:
+        try:
+            intake.unzip_safely(entry.path, raw, grade.notes)
+        except (zipfile.BadZipFile, OSError, RuntimeError, ValueError) as exc:
+            grade.notes.append(f"the zip could not be read ({type(exc).__name__}: {str(exc)[:100]})")
+        base, from_zip = raw, True
+    root = intake.find_steps_root(base, slugs, from_zip=from_zip) if base.is_dir() else None
+    if root is None:
+        grade.notes.append("no step folder found (expected steps/stepNN_... or stepNN_... folders); "
+                           "every step scores 0")
+        score(grade, run.steps)
+        return grade
+    dest = work / "steps"
+    dest.mkdir()
+    intake.copy_steps(root, dest, run.steps, grade.notes)
+    grade.content = intake.content_hash(dest)
+    hashes = intake.step_hashes(dest, run.steps)
+    grade.attempted = [s.slug for s in run.steps if s.slug in hashes and hashes[s.slug] != starter_hashes.get(s.slug)]
+    key = hashlib.sha256((grade.content + run.key).encode()).hexdigest()
+    cache = run.out / ".cache" / f"{entry.id}.json"
+    if cache.exists():
+        try:
+            cached = json.loads(cache.read_text("utf-8"))
+            if cached.get("key") == key:
+                grade.tests = [TestResult(**t) for t in cached["tests"]]
+                grade.notes = cached["notes"]
+                grade.seconds = cached["seconds"]
+                grade.cached = True
+                score(grade, run.steps)
+                return grade
+        except (ValueError, KeyError, TypeError):
+            pass
+    present = [s for s in run.steps if (dest / s.slug / "__init__.py").is_file()]
+    numbers = {s.number for s in present}
+    files = [f for f in run.files if lesson_of(f) in numbers] + [f for f in run.extra if lesson_of(f) in numbers]
+    if not files:
+        score(grade, run.steps)
+        return grade
+    writable = work / "tmp"
+    (writable / "pytest").mkdir(parents=True)
+    events = work / "events"
+    cgroup = None if run.trusted else bwrap.Cgroup()
+    spec_path = work / "spec.json"
+    bwrap.write_spec(spec_path, root=dest, host_dir=run.host_dir, writable=[writable], cgroup=cgroup,
+                     events=events, mode="trusted" if run.trusted else "bwrap")
+    before = own_files_fingerprint() if run.trusted else ""
+    try:
+        data, problem, grade.seconds, _ = run_pytest(
+            files, dest, ["--workbook-own-lessons", "--workbook-sandbox", f"--basetemp={writable / 'pytest'}"],
+            timeout=run.timeout,
+            env={"WORKBOOK_SANDBOX": "1", "WORKBOOK_ANSWER_TIMEOUT": str(run.answer_timeout),
+                 "WORKBOOK_SANDBOX_SPEC": str(spec_path), "TMPDIR": str(writable)})
+    finally:
+        if cgroup is not None:
+            grade.flags += [f"limit: {what} (the student's processes ran into it)" for what in cgroup.tripped()]
+            cgroup.close()
+    if data is None:
+        grade.notes.append(f"grading stopped: {problem.splitlines()[0]}")
+        grade.flags.append("limit: time (the run did not finish)" if "did not finish" in problem
+                           else "the grading run stopped early")
+    else:
+        grade.tests = results_of(data)
+    grade.flags += _read_events(events)
+    written = _size(writable)
+    if written > bwrap.WRITTEN_BYTES:
+        grade.flags.append(f"limit: wrote {written // 1024**2} MiB of files (removed)")
+    if run.trusted and own_files_fingerprint() != before:
+        grade.flags.append("tamper: the grader's own files changed during this run: restore them from git")
+    score(grade, run.steps)
+    if not grade.flags:  # a flagged run is never cached: it is graded again next time
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"key": key, "notes": grade.notes, "seconds": grade.seconds,
+                                     "tests": [t.__dict__ for t in grade.tests]}), encoding="utf-8")
+    elif cache.exists():
+        cache.unlink()
+    return grade
+
+
+def _starter_and_solution_hashes(course: Course, steps, scratch: Path) -> tuple[dict[str, str], dict[str, str]]:
+    starter = scratch / "_starter"
+    for step in steps:
+        exercises.write_starter(step, course, steps_root=starter)
+    notes: list[str] = []
+    copied = scratch / "_starter_copy"
+    intake.copy_steps(starter, copied, steps, notes)
+    solutions = scratch / "_solutions_copy"
+    intake.copy_steps(SOLUTIONS, solutions, steps, notes)
+    known = {intake.content_hash(solutions): "the course's own solutions/"}
+    return intake.step_hashes(copied, steps), known
+
+
+def select_shard(entries: list[intake.Entry], shard: tuple[int, int] | None) -> list[intake.Entry]:
+    """Shard K of N: every N-th student by id, so shards are balanced and stable as the class grows."""
+    if not shard:
+        return entries
+    k, n = shard
+    return [e for e in entries if int(hashlib.sha256(e.id.encode()).hexdigest(), 16) % n == k - 1]
+
+
+def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None, show_extra: bool = False,
+                jobs: int | None = None, step_numbers: list[int] | None = None,
+                timeout: float = STUDENT_TIMEOUT, answer_timeout: float = 5.0, http: bool = False,
+                trusted: bool = False, shard: tuple[int, int] | None = None, progress=None) -> list[Grade]:
+    """Grade every submission (or shard K/N of them); write gradebook.csv, feedback/, report.html and
+    results.json into `out`. Raises bwrap.IsolationUnavailable when untrusted code cannot be isolated
+    here (unless `trusted`), rubric.RubricError for hidden tests without an exercise."""
+    if not trusted:
+        bwrap.require()
+    course = load()
+    steps = [s for s in course.steps if not step_numbers or s.number in step_numbers]
+    extra_sources = sorted(Path(extra_tests).glob("test_step*.py")) if extra_tests else []
+    if extra_tests:
+        check_extra_tests(extra_sources, course)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = select_shard(intake.discover(submissions), shard)
+    files = [f for s in steps for f in s.test_files if http or not f.name.endswith(HTTP_SUITES)]
+    extra_dir = None
+    extra: list[Path] = []
+    grades: list[Grade] = []
+    try:
+        if extra_sources:
+            # Hidden tests join the instructor's suite for this run only (they need its conftest);
+            # no sandbox sees tests/, so no student can read them.
+            extra_dir = Path(tempfile.mkdtemp(prefix="_extra_", dir=TESTS))
+            (extra_dir / "__init__.py").touch()
+            for path in extra_sources:
+                shutil.copyfile(path, extra_dir / path.name)
+                extra.append(extra_dir / path.name)
+        with tempfile.TemporaryDirectory(prefix="workbook-grade-") as scratch_name:
+            scratch = Path(scratch_name)
+            os.chmod(scratch, 0o700)
+            host_dir = bwrap.stage_host(scratch / "_host")
+            starter_hashes, known = _starter_and_solution_hashes(course, steps, scratch)
+            run = Run(course=course, steps=steps, files=files, extra=extra, scratch=scratch, host_dir=host_dir,
+                      out=out, key=suite_key(files, extra_sources, f"http={http};steps={[s.number for s in steps]};"
+                                             f"trusted={trusted}"),
+                      trusted=trusted, timeout=timeout, answer_timeout=answer_timeout)
+            # One more student than cores: a submission that hangs waits on timeouts, not on a CPU.
+            with ThreadPoolExecutor(max_workers=jobs or (os.cpu_count() or 2) + 1) as pool:
+                futures = {pool.submit(grade_student, e, run, starter_hashes): e for e in entries}
+                for future in as_completed(futures):
+                    entry = futures[future]
+                    try:
+                        grade = future.result()
+                    except Exception as exc:  # noqa: BLE001 - one student's trouble never stops the class
+                        grade = Grade(student=entry.name, id=entry.id)
+                        grade.notes.append(f"could not be graded: {type(exc).__name__}: {str(exc)[:200]}")
+                        grade.flags.append("the grader failed on this submission")
+                        score(grade, steps)
+                    grades.append(grade)
+                    if progress:
+                        progress(grade)
+    finally:
+        if extra_dir:
+            shutil.rmtree(extra_dir, ignore_errors=True)
+    grades.sort(key=lambda g: (g.student.casefold(), g.id))
+    flag_identical(grades, known)
+    write_outputs(grades, out, steps, show_extra)
+    if shard:
+        (out / "shard.json").write_text(json.dumps({"shard": list(shard), "steps": [s.number for s in steps],
+                                                    "suite": run.key}), encoding="utf-8")
+    return grades
