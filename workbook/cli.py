@@ -594,36 +594,75 @@ def doctor() -> None:
 # --------------------------------------------------------------------------------------------
 
 @main.command()
-@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("submissions", nargs=-1, required=True)
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for gradebook.csv, feedback/, report.html and results.json.")
 @click.option("--extra-tests", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of hidden tests (tests/test_stepNN_*.py style) the students never saw.")
 @click.option("--show-extra", is_flag=True, help="Name the hidden tests in the students' feedback.")
 @click.option("--steps", "step_list", default="", help="Only these steps, e.g. 1,2,3 (default: all).")
-@click.option("--jobs", type=int, default=0, help="Students graded at once (default: one per core).")
+@click.option("--jobs", type=int, default=0, help="Students graded at once (default: one more than cores).")
 @click.option("--http", is_flag=True, help="Also the attacks over real HTTP and the multi-process test (slower).")
-def grade(submissions: Path, out: Path, extra_tests: Path | None, show_extra: bool, step_list: str, jobs: int,
-          http: bool) -> None:
-    """Grade a folder of submissions (clones, steps/ copies or .zip files) with the course's own tests.
+@click.option("--shard", default="", metavar="K/N", help="Grade only shard K of N (merge them with `grade merge`).")
+@click.option("--trusted", is_flag=True,
+              help="Run the code without the bubblewrap sandbox: only for code you trust (yours, the solutions).")
+def grade(submissions: tuple[str, ...], out: Path, extra_tests: Path | None, show_extra: bool, step_list: str,
+          jobs: int, http: bool, shard: str, trusted: bool) -> None:
+    """Grade a folder of submissions (clones, steps/ copies, .zip files, LMS exports) with the course's tests.
 
-    Student code never runs in the grader's process: each step runs in a separate, resource-limited
-    process, so a submission cannot change its own grade. Exits 0 whenever grading ran.
+    Every process running a student's code runs in a bubblewrap sandbox of that student's (Linux):
+    it sees only that student's steps, no network, no other process. Without bubblewrap the grader
+    refuses, unless --trusted. Exits 0 whenever grading ran, 2 when it cannot start.
+
+    `grade merge --out DIR SHARD_OUT...` joins the outputs of `grade --shard K/N` runs.
     """
-    from .grader import discover, grade_class
+    from .grading import IsolationUnavailable, RubricError, discover, grade_class
+    from .grading.merge import MergeError, merge
 
+    if submissions[0] == "merge":
+        try:
+            grades = merge(out, [Path(s) for s in submissions[1:]], show_extra=show_extra)
+        except (MergeError, OSError, ValueError, KeyError) as exc:
+            ui.fail(f"cannot merge: {exc}")
+            sys.exit(2)
+        ui.echo(f"Merged {len(grades)} students into {out / 'gradebook.csv'}", fg="green")
+        return
+    if len(submissions) != 1 or not Path(submissions[0]).is_dir():
+        ui.fail(f"{' '.join(submissions)}: expected one folder of submissions (or `grade merge --out DIR SHARDS...`).")
+        sys.exit(2)
+    folder = Path(submissions[0])
     numbers = [int(n) for n in step_list.split(",") if n.strip()] if step_list else None
-    entries = discover(submissions)
-    if not entries:
-        ui.fail(f"{submissions} holds no submissions (folders or .zip files).")
+    part = None
+    if shard:
+        try:
+            k, n = (int(x) for x in shard.split("/"))
+            assert 1 <= k <= n
+            part = (k, n)
+        except (ValueError, AssertionError):
+            ui.fail(f"--shard {shard}: expected K/N with 1 <= K <= N, e.g. 2/4")
+            sys.exit(2)
+    from .grading.run import select_shard
+
+    entries = select_shard(discover(folder), part)
+    if not entries and not part:
+        ui.fail(f"{folder} holds no submissions (folders or .zip files).")
         sys.exit(1)
-    ui.echo(f"Grading {len(entries)} submission{'s' if len(entries) != 1 else ''} into {out} ...", bold=True)
-    with click.progressbar(length=len(entries), label="graded", show_pos=True, file=sys.stderr) as bar:
-        grades = grade_class(submissions, out, extra_tests=extra_tests, show_extra=show_extra, http=http,
-                             jobs=jobs or None, step_numbers=numbers, progress=lambda g: bar.update(1))
+    ui.echo(f"Grading {len(entries)} submission{'s' if len(entries) != 1 else ''}"
+            f"{f' (shard {shard})' if part else ''} into {out} ...", bold=True)
+    try:
+        with click.progressbar(length=len(entries), label="graded", show_pos=True, file=sys.stderr) as bar:
+            grades = grade_class(folder, out, extra_tests=extra_tests, show_extra=show_extra, http=http,
+                                 jobs=jobs or None, step_numbers=numbers, trusted=trusted, shard=part,
+                                 progress=lambda g: bar.update(1))
+    except (IsolationUnavailable, RubricError) as exc:
+        ui.fail(str(exc))
+        sys.exit(2)
     for g in grades:
-        note = f"  ({'; '.join(g.notes)[:90]})" if g.notes else ""
+        note = f"  ({'; '.join(g.flags + g.notes)[:90]})" if g.notes or g.flags else ""
         ui.echo(f"  {g.student:<24} {g.total:>6g}{note}")
+    flagged = sum(1 for g in grades if g.flags)
+    if flagged:
+        ui.echo(f"{flagged} flagged row{'s' if flagged != 1 else ''}: see the flags column and report.html", fg="yellow")
     ui.echo(f"Wrote {out / 'gradebook.csv'}, {out / 'feedback'}/, {out / 'report.html'}", fg="green")
 
 
@@ -711,7 +750,7 @@ CLASSROOM_WORKFLOW = REPO / ".github" / "workflows" / "classroom.yml"
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if the workflow is stale.")
 def dev_classroom(check_only: bool) -> None:
     """Write .github/workflows/classroom.yml (GitHub Classroom, one test per exercise) from course.toml."""
-    from .grader import classroom_workflow
+    from .grading import classroom_workflow
 
     text = classroom_workflow(load())
     if check_only:
