@@ -18,6 +18,7 @@ import pytest
 
 from tests import jwt_tools
 from tests.harness import error_message, strong_key, without_request_id
+from tests.verdict import check
 
 PASSWORD = "violet kettle under a quiet moon"
 BAD_CREDENTIALS = "Bad username or password"
@@ -70,18 +71,28 @@ def argon2_parameters(stored):
 # --------------------------------------------------------------------------------------------
 
 
-def test_register_login_and_call_the_protected_route(client):
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
+@pytest.mark.exercise("protect-route")
+def test_register_login_and_call_the_protected_route(app):
     """The classic flow works: 201 on register, 200 with access_token on login, 200 on /protected."""
+    client = app.test_client()
     r = register(client)
-    assert r.status_code == 201 and r.get_json() == {"msg": "User registered successfully"}, (
-        f"POST /register should answer 201 {{'msg': 'User registered successfully'}}, got {r.status_code} {r.get_json()}"
-    )
+    check(r.status_code == 201 and r.get_json() == {"msg": "User registered successfully"}, "hash-password",
+          f"POST /register should answer 201 {{'msg': 'User registered successfully'}}, got {r.status_code} {r.get_json()}")
     r = login(client)
-    assert r.status_code == 200 and "access_token" in r.get_json(), f"login failed: {r.status_code} {r.get_json()}"
+    if r.status_code != 200 or "access_token" not in (r.get_json() or {}):
+        stored = argon2_parameters(stored_hashes(app).get("alice"))
+        # Which half is wrong: a stored value that is not an argon2id hash cannot verify (2.1); else 2.2.
+        check(stored and stored[0] == "argon2id", "hash-password",
+              f"login with the right password failed ({r.status_code}): what registration stored is not an "
+              "argon2id hash, so the password can never be checked against it")
+        check(False, "verify-password", f"login with the right password failed: {r.status_code} {r.get_json()}")
     r = client.get("/protected", headers=bearer(r.get_json()["access_token"]))
-    assert r.status_code == 200, f"/protected with a fresh token answered {r.status_code}"
+    check(r.status_code == 200, "protect-route", f"/protected with a fresh token answered {r.status_code}")
 
 
+@pytest.mark.exercise("verify-password")
 def test_token_response_is_never_cached(client):
     """The login response carries a token, so caches must not keep it (RFC 6749 §5.1)."""
     register(client)
@@ -90,6 +101,7 @@ def test_token_response_is_never_cached(client):
     assert r.headers.get("Pragma") == "no-cache", "the token response lacks Pragma: no-cache (RFC 6749 §5.1)"
 
 
+@pytest.mark.exercise("hash-password")
 def test_a_taken_username_is_a_conflict(client):
     """Registering a taken name answers 409 and does not replace the first account's password."""
     register(client, "alice", PASSWORD)
@@ -98,6 +110,7 @@ def test_a_taken_username_is_a_conflict(client):
     assert login(client, "alice", PASSWORD).status_code == 200, "the second registration changed alice's password"
 
 
+@pytest.mark.exercise("protect-route")
 def test_token_says_who_by_id_and_lives_fifteen_minutes(client):
     """The token's subject is the user's id as a string, signed with HS256, expiring after 15 minutes."""
     token = token_for(client)
@@ -109,6 +122,7 @@ def test_token_says_who_by_id_and_lives_fifteen_minutes(client):
     assert payload["exp"] - payload["iat"] == 15 * 60, "access tokens should live 15 minutes by default"
 
 
+@pytest.mark.exercise("protect-route")
 def test_token_lifetime_is_configurable(make_app):
     """JWT_ACCESS_TOKEN_EXPIRES (FLASK_JWT_ACCESS_TOKEN_EXPIRES=<seconds>) changes the lifetime."""
     client = make_app(JWT_ACCESS_TOKEN_EXPIRES=120).test_client()
@@ -116,12 +130,14 @@ def test_token_lifetime_is_configurable(make_app):
     assert payload["exp"] - payload["iat"] == 120, "JWT_ACCESS_TOKEN_EXPIRES=120 did not make 2-minute tokens"
 
 
+@pytest.mark.exercise("hash-password")
 def test_users_survive_a_restart(make_app):
     """Users live in the SQLite file: a new app on the same DATABASE knows them."""
     register(make_app().test_client())
     assert login(make_app().test_client()).status_code == 200, "after a restart, alice could not log in"
 
 
+@pytest.mark.exercise("verify-password")
 def test_injection_strings_are_just_data(client):
     """SQL in a login or a password is compared as text (parameterized queries): nobody gets in."""
     sly = "x'); DROP TABLE user; -- and then some"
@@ -245,6 +261,38 @@ def test_old_hashes_are_upgraded_on_login(make_app):
     assert login(new.test_client()).status_code == 200, "the upgraded hash does not verify"
 
 
+@pytest.mark.exercise("verify-password")
+def test_a_wrong_guess_never_replaces_the_password_when_the_cost_changes(make_app):
+    """Account takeover: after the hashing cost goes up, a wrong guess must not become the password."""
+    owner_app = make_app(ARGON2_TIME_COST=1)
+    register(owner_app.test_client())  # the owner's hash is made under the old, cheaper cost
+    restarted = make_app(ARGON2_TIME_COST=2).test_client()  # the operator raised the cost: the app restarts
+    guess = "an attacker's wrong guess"
+    r = login(restarted, password=guess)
+    assert r.status_code == 401, f"a wrong password answered {r.status_code} after the cost changed"
+    assert login(restarted, password=guess).status_code == 401, (
+        "after one wrong guess, the attacker's guess logs in: the hash was upgraded BEFORE the password was "
+        "checked, so any guess replaced the owner's password (account takeover). Verify first, then upgrade"
+    )
+    assert login(restarted).status_code == 200, (
+        "after an attacker's wrong guess, the owner's own password no longer logs in: the hash was upgraded "
+        "before the password was checked (upgrade only after a successful check)"
+    )
+
+
+@pytest.mark.exercise("verify-password")
+def test_the_stored_hash_is_not_a_password(app):
+    """Sending the stored hash as the password does not log in (a leaked database is not a key to every account)."""
+    client = app.test_client()
+    register(client)
+    stored = stored_hashes(app)["alice"]
+    r = login(client, password=stored)
+    assert r.status_code == 401 and b"access_token" not in r.data, (
+        f"logging in with the stored hash as the password answered {summary(r)}: whoever reads the database "
+        "logs in as anyone (pass-the-hash). Only the password itself, checked against the hash, may log in"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # exercise 2.3 protect-route: forged and missing tokens
 # --------------------------------------------------------------------------------------------
@@ -264,8 +312,29 @@ def test_protected_route_says_who_you_are(client):
 @pytest.mark.exercise("protect-route")
 def test_no_token_no_entry(client):
     """Without a token, /protected answers 401."""
-    r = client.get("/protected")
+    try:
+        r = client.get("/protected")
+    except Exception as exc:  # testing mode: an exception in the view reaches the test
+        pytest.fail(f"/protected without a token crashed ({type(exc).__name__}) instead of answering 401: "
+                    "nothing checks the token before the view runs (@jwt_required(), below the route decorator)",
+                    pytrace=False)
     assert r.status_code == 401, f"/protected without a token answered {r.status_code}: it is not protected"
+
+
+@pytest.mark.exercise("protect-route")
+def test_the_identity_comes_from_the_token_only(client):
+    """Whatever else the request says (query, headers, body), /protected answers for the token's user only."""
+    alice = token_for(client, "alice")
+    bob = token_for(client, "bob", "a different passphrase entirely")
+    alice_id = jwt_tools.read(alice)[1]["sub"]
+    for query in (f"?user_id={alice_id}", f"?id={alice_id}", "?username=alice", f"?sub={alice_id}"):
+        r = client.get(f"/protected{query}", headers={**bearer(bob), "X-User-Id": alice_id, "X-Username": "alice"},
+                       json={"user_id": alice_id, "username": "alice"})
+        body = r.get_json(silent=True) or {}
+        assert body.get("logged_in_as") == "bob", (
+            f"with bob's token, /protected{query} answered {body}: the caller chose whose account to read. "
+            "The identity comes from the verified token (get_jwt_identity()) only"
+        )
 
 
 def forgeries(token, key):
@@ -318,7 +387,11 @@ def test_a_valid_token_for_a_user_that_does_not_exist(app):
     client = app.test_client()
     header, payload = jwt_tools.read(token_for(client))
     ghost = jwt_tools.forge(header, {**payload, "sub": "424242"}, app.config["JWT_SECRET_KEY"])
-    r = client.get("/protected", headers=bearer(ghost))
+    try:
+        r = client.get("/protected", headers=bearer(ghost))
+    except Exception as exc:  # testing mode: an exception in the view reaches the test
+        pytest.fail(f"a valid token for an account that does not exist crashed /protected ({type(exc).__name__}): "
+                    "check that the user was found, and answer 401", pytrace=False)
     assert r.status_code == 401, f"a token for a user that does not exist answered {r.status_code}"
 
 
@@ -343,6 +416,7 @@ BAD_BODIES = {
 }
 
 
+@pytest.mark.exercise("verify-password")
 @pytest.mark.parametrize("path", ["/register", "/login"])
 @pytest.mark.parametrize("body", BAD_BODIES.values(), ids=BAD_BODIES.keys())
 def test_bad_bodies_authenticate_nobody_and_break_nothing(client, path, body):
@@ -354,6 +428,7 @@ def test_bad_bodies_authenticate_nobody_and_break_nothing(client, path, body):
     assert b"access_token" not in r.data, f"POST {path} with {body} handed out a token"
 
 
+@pytest.mark.exercise("hash-password")
 def test_no_password_or_hash_in_responses_tokens_or_logs(app, caplog):
     """Passwords and hashes never appear in a response, a token or a log line."""
     caplog.set_level(logging.DEBUG)

@@ -65,6 +65,7 @@ def test_enumeration_over_http_learns_nothing(live_server):
     assert sorted(wrong.headers) == sorted(unknown.headers), "the headers differ"
 
 
+@pytest.mark.exercise("verify-password")
 def test_the_classic_ghost_login_fails(live_server):
     """{"username": "ghost"} with no password (the classic tutorial's bypass) gets no token."""
     r = live_server.post("/login", json_body={"username": fresh_name("ghost")})
@@ -103,6 +104,7 @@ def test_a_token_cannot_be_edited_into_another_user(live_server):
     assert r.status in (401, 422), "an edited token let one user act as another"
 
 
+@pytest.mark.exercise("hash-password")
 def test_racing_registrations_make_exactly_one_account(live_server):
     """24 simultaneous registrations of one name: exactly one 201, the rest 409, no 500."""
     name = fresh_name("race")
@@ -116,6 +118,7 @@ def test_racing_registrations_make_exactly_one_account(live_server):
     assert count == 1, f"the database holds {count} accounts named {name}"
 
 
+@pytest.mark.exercise("verify-password")
 def test_many_users_at_once(live_server):
     """20 different users registering and logging in at the same time all succeed."""
     names = [fresh_name("crowd") for _ in range(20)]
@@ -139,6 +142,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.exercise("verify-password")
 @pytest.mark.parametrize("path", ["/register", "/login"])
 @pytest.mark.parametrize("kind", HOSTILE)
 def test_hostile_bodies_over_http(live_server, path, kind):

@@ -42,6 +42,7 @@ def test_weak_passwords_over_http(live_server, password):
     assert r.json().get("errors", {}).get("password"), "the 400 should say what is wrong with the password"
 
 
+@pytest.mark.exercise("register-schema")
 def test_a_unicode_passphrase_over_http(live_server):
     """A long passphrase with accents, CJK and emoji registers and logs in over HTTP."""
     username, passphrase = name(), "Zwölf Boxkämpfer 🥊 jagen Viktor — 東京から"
@@ -65,6 +66,8 @@ INJECTIONS = ["' OR '1'='1' --", "admin'--", "\"; DROP TABLE user; --", "${jndi:
               "<script>alert(1)</script>", "{{7*7}}", "../../etc/passwd", "\x00", "%00", "\u202eevil"]
 
 
+@pytest.mark.exercise("register-schema")
+@pytest.mark.exercise("login-schema")
 @pytest.mark.parametrize("payload", INJECTIONS)
 def test_injection_strings_over_http(live_server, payload):
     """Injection strings in any field are refused or treated as data: no 5xx, no token."""

@@ -212,7 +212,7 @@ class Outcome:
         if self.not_applicable:
             return True
         if self.mutant.kind == "mutant":
-            return self.killed and not (self.mutant.attribution and self.collateral)
+            return self.killed and not self.collateral
         return self.ran > 0 and not self.failures
 
 
@@ -283,9 +283,11 @@ def run_step(step: Step, mutants: list[Mutant], *, every_killer: bool = False, t
             continue
         entry = {"test": result.test, "property": result.property, "reason": result.reason,
                  "case": raw.get("case", ""), "exercises": result.exercises}
-        if outcome.mutant.exercise in raw.get("marked", result.exercises):
+        # A failure counts for the mutant only where it is reported: under the mutant's exercise.
+        # One reported elsewhere points the learner at the wrong exercise: collateral.
+        if outcome.mutant.exercise in result.exercises:
             outcome.failures.append(entry)
-        if outcome.mutant.exercise not in result.exercises:
+        else:
             outcome.collateral.append(entry)
     for outcome in by_root.values():
         if outcome.ran == 0 and not outcome.problem:
@@ -319,7 +321,7 @@ def kill_table(runs: list[StepRun], course: Course | None = None) -> list[str]:
             lines.append(f"  the run failed: {run.problem}")
         for o in run.outcomes:
             ex = course.exercises[o.mutant.exercise]
-            head = f"  {ex.label:<4} {ex.id:<18} {o.mutant.name:<34}"
+            head = f"  {ex.label:<4} {ex.id:<18} {o.mutant.name:<38}"
             if o.problem:
                 lines.append(f"{head} ERROR     {o.problem}")
             elif o.not_applicable:
@@ -333,7 +335,7 @@ def kill_table(runs: list[StepRun], course: Course | None = None) -> list[str]:
                 for n, k in enumerate(o.killers):
                     lines.append(f"{head if n == 0 else ' ' * len(head)} {'killed' if n == 0 else '':<9} "
                                  f"{describe(k)}")
-                for c in o.collateral if o.mutant.attribution else []:
+                for c in o.collateral:
                     lines.append(f"{' ' * len(head)} MISATTRIBUTED  also failed under {c['exercises']}: {c['test']}")
             else:
                 weak = f" (failed without a message: {o.failures[0]['test']})" if o.failures else ""
@@ -418,10 +420,12 @@ def pytest_runtest_makereport(item, call):
     name = _root_name(item)
     plan = _spec.get(name)
     if plan and call.when == "call" and report.failed:
-        from .pytest_report import names_property, reason_of
+        from .pytest_report import blamed_exercise, names_property, reason_of
 
         marked = {m.args[0] for m in item.iter_markers("exercise") if m.args}
-        if plan["exercise"] in marked and names_property(reason_of(report, call, item)):
+        blamed = blamed_exercise(call)
+        reported = [blamed] if blamed in marked else marked
+        if plan["exercise"] in reported and names_property(reason_of(report, call, item)):
             _killed.add(name)
     return report
 

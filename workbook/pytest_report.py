@@ -75,8 +75,9 @@ def reason_of(report, call, item) -> str:
 
 
 def names_property(reason: str) -> bool:
-    """Does this failure say what is wrong in words (not a bare ``assert 200 == 401``)?"""
-    return bool(reason.strip()) and not reason.startswith("a check failed: ")
+    """Does this failure say in words what is wrong — a check's own message, not a bare
+    ``assert 200 == 401`` nor a crash of the code under test?"""
+    return bool(reason.strip()) and not reason.startswith(("a check failed: ", "the code raised "))
 
 
 def _reason(report, call, item) -> str:
