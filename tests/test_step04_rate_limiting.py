@@ -6,6 +6,9 @@ The client address is set per request (`REMOTE_ADDR`), as different machines wou
 
 from __future__ import annotations
 
+import re
+import secrets
+import threading
 import warnings
 
 import pytest
@@ -114,10 +117,43 @@ HOSTILE_LOGINS = {
 def test_the_account_key_survives_any_body(limited, kind):
     """With the limits on, a login body of any shape gets a 4xx: the per-account key never crashes first."""
     content_type, body = HOSTILE_LOGINS[kind]
-    r = limited.post("/login", data=body, content_type=content_type, environ_base={"REMOTE_ADDR": "198.51.100.80"})
+    try:
+        r = limited.post("/login", data=body, content_type=content_type, environ_base={"REMOTE_ADDR": "198.51.100.80"})
+    except Exception as exc:  # testing mode: an exception in a key function reaches the test
+        pytest.fail(f"a login with {kind} crashed the app ({type(exc).__name__}, a 500 in production): the account "
+                    "key function runs before the view, so it must cope with any body "
+                    "(request.get_json(silent=True), check the types, catch RecursionError)", pytrace=False)
     assert 400 <= r.status_code < 500, (
         f"a login with {kind} answered {r.status_code}: the key function runs before the view, so it "
         "must cope with any body (request.get_json(silent=True), check the types, catch RecursionError)"
+    )
+
+
+@pytest.mark.exercise("login-limits")
+def test_simultaneous_guesses_are_all_counted(make_app):
+    """Guesses sent at the same moment all count: no burst gets past the account's limit (count every attempt)."""
+    # OWASP's minimum argon2id cost (~20 ms a check): simultaneous guesses overlap, as a botnet's would.
+    client_app = make_app(**{**SMALL_LIMITS, "RATELIMIT_LOGIN_PER_ADDRESS": "100 per minute"},
+                          ARGON2_TIME_COST=2, ARGON2_MEMORY_COST=19456, ARGON2_PARALLELISM=1)
+    assert client_app.test_client().post("/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
+    guesses = 8
+    start = threading.Barrier(guesses)
+    codes = [None] * guesses
+
+    def guess(i):
+        client = client_app.test_client()
+        start.wait()
+        codes[i] = login(client, f"203.0.113.{i + 1}", password=f"wrong guess number {i}").status_code
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(guesses)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert codes.count(401) <= 3, (
+        f"{guesses} simultaneous guesses at alice answered {codes}: {codes.count(401)} were checked, the account's "
+        "limit is 3. A limit that counts only failures (deduct_when) checks before and counts after the request, "
+        "so a burst of guesses all pass the check: count every attempt"
     )
 
 
@@ -139,6 +175,74 @@ def test_forwarding_headers_cannot_pick_a_new_bucket(limited, header):
     assert answers[6:] == [429, 429], (
         f"with a new {header} on every request, one address made 8 attempts: {answers}. The client "
         "chooses that header: key the limit on request.remote_addr"
+    )
+
+
+class RecordingEnviron(dict):
+    """A WSGI environ that notes which request headers (HTTP_*) are read while ``recording``."""
+
+    recording = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def _note(self, key):
+        if self.recording and isinstance(key, str) and key.startswith("HTTP_"):
+            self.read.add(key[5:].replace("_", "-").title())
+
+    def __getitem__(self, key):
+        self._note(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._note(key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self._note(key)
+        return super().__contains__(key)
+
+    def items(self):
+        if self.recording:
+            self.read.add("(every header)")
+        return super().items()
+
+    def __iter__(self):
+        if self.recording:
+            self.read.add("(every header)")
+        return super().__iter__()
+
+
+@pytest.mark.exercise("limiter-config")
+def test_no_client_header_chooses_the_address_bucket(make_app):
+    """No header the client writes, whatever its name, decides the per-address key: it is the TCP peer's address."""
+    from werkzeug.test import EnvironBuilder
+
+    app = make_app(**SMALL_LIMITS)
+    limiters = list(app.extensions.get("limiter", ()))
+    assert limiters, "the app has no Flask-Limiter (limiter.init_app(app))"
+    # Headers of every kind, with names nobody would list (the key must not depend on any header at all).
+    headers = {"X-Forwarded-For": "10.9.9.9", "X-Real-IP": "10.9.9.8", "Forwarded": "for=10.9.9.7",
+               "CF-Connecting-IP": "10.9.9.6", "True-Client-IP": "10.9.9.5", "Fastly-Client-IP": "10.9.9.4",
+               f"X-{secrets.token_hex(4)}-Client": "10.9.9.3"}
+    keys = {}
+    for address in ("198.51.100.21", "198.51.100.22"):
+        environ = RecordingEnviron(EnvironBuilder(path="/login", method="POST", headers=headers,
+                                                  environ_base={"REMOTE_ADDR": address}).get_environ())
+        with app.request_context(environ):
+            environ.recording = True
+            try:
+                keys[address] = {str(limiter._key_func()) for limiter in limiters}
+            finally:
+                environ.recording = False
+        assert not environ.read, (
+            f"the per-address rate-limit key reads the request header(s) {', '.join(sorted(environ.read))}: "
+            "the client writes every header, so it can pick a fresh bucket for each guess. Key the limit on "
+            "the TCP peer's address (get_remote_address); trust a proxy's header only through ProxyFix"
+        )
+    assert keys["198.51.100.21"] != keys["198.51.100.22"], (
+        "two different client addresses got the same per-address key: the key must be the client's address"
     )
 
 
@@ -185,6 +289,12 @@ def test_429_is_json_and_says_when_to_retry(limited):
     assert error_message(r.get_json()), "the 429 should say what happened (in 'msg', or 'detail' from step 05)"
     retry = r.headers.get("Retry-After", "")
     assert retry.isdigit() and 1 <= int(retry) <= 60, f"Retry-After should be 1-60 seconds, it is {retry!r}"
+    message = error_message(r.get_json())
+    numbers = [int(n) for n in re.findall(r"\d+", message)]
+    assert any(abs(n - int(retry)) <= 2 for n in numbers), (
+        f"the 429 says {message!r}: it should say when to come back, in seconds (Retry-After says {retry}); "
+        "limiter.current_limit.reset_at is when the limit resets"
+    )
     for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
         assert name in r.headers, f"the 429 lacks the {name} header"
 
@@ -194,6 +304,7 @@ def test_429_is_json_and_says_when_to_retry(limited):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.exercise("login-limits")
 def test_registration_is_limited_per_address(make_app):
     """Registering many accounts (or probing which names are taken) from one address is limited."""
     client = make_app(**SMALL_LIMITS).test_client()
@@ -202,18 +313,21 @@ def test_registration_is_limited_per_address(make_app):
     assert answers == [201] * 4 + [429, 429], f"registration from one address: {answers} (limit 4 per minute)"
 
 
+@pytest.mark.exercise("limiter-config")
 def test_other_routes_have_the_default_limit(limited):
     """Routes without a limit of their own get RATELIMIT_DEFAULT."""
     answers = statuses(limited.get("/protected", environ_base={"REMOTE_ADDR": "198.51.100.60"}) for _ in range(7))
     assert answers[:5] == [401] * 5 and answers[5:] == [429, 429], f"/protected from one address: {answers}"
 
 
+@pytest.mark.exercise("limiter-config")
 def test_health_is_not_limited(limited):
     """Load balancers may poll /health as often as they like."""
     answers = statuses(limited.get("/health") for _ in range(30))
     assert answers == [200] * 30, f"/health was limited: {answers}"
 
 
+@pytest.mark.exercise("login-limits")
 def test_production_limits_are_explicit_and_bounded(make_app):
     """The default configuration limits login per address and per account, to at most 100 guesses a day."""
     with warnings.catch_warnings():
@@ -229,6 +343,7 @@ def test_production_limits_are_explicit_and_bounded(make_app):
     assert parse_many(app.config["RATELIMIT_LOGIN_PER_ADDRESS"]), "login needs a per-address limit"
 
 
+@pytest.mark.exercise("limiter-config")
 def test_an_unreachable_redis_still_limits(make_app):
     """If the counter storage is down, limits fall back to memory: no 500, and guessing is still stopped."""
     client = make_app(**SMALL_LIMITS, RATELIMIT_STORAGE_URI="redis://127.0.0.1:9").test_client()

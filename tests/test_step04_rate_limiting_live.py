@@ -64,6 +64,7 @@ def test_rotating_forwarding_headers_do_not_help(server):
 
 
 @needs_aliases
+@pytest.mark.exercise("login-limits")
 def test_innocent_clients_keep_working(server):
     """While attackers are blocked, a client at another address logs in to its own account."""
     for i in range(8):

@@ -160,6 +160,7 @@ def guesses_per_worker(step, workdir, storage_uri, bursts: int = 3) -> dict[int,
     return served
 
 
+@pytest.mark.exercise("login-limits")
 def test_memory_storage_counts_per_worker(step, tmp_path):
     """With memory:// and 3 workers, more than the limit of guesses gets through: each worker counts alone."""
     served = guesses_per_worker(step, tmp_path, "memory://")
@@ -173,13 +174,15 @@ def test_memory_storage_counts_per_worker(step, tmp_path):
         f"only {through} guesses got through with per-process counters over {len(served)} workers ({shares})")
 
 
-@pytest.mark.exercise("limiter-config")
+# Exercise 4.2's: the likely mistake here is a login limit that does not count every attempt
+# (deduct_when), which tests/test_step04_rate_limiting.py also catches in one process, without Redis.
+@pytest.mark.exercise("login-limits")
 def test_redis_storage_holds_the_limit_across_workers(step, tmp_path, redis_url):
     """With redis:// the 3 workers share one counter: exactly the limit of guesses gets through."""
     served = guesses_per_worker(step, tmp_path, redis_url, bursts=1)
     through = sum(codes.count(401) for codes in served.values())
     assert through == LIMIT, (
         f"{through} of {ATTEMPTS} simultaneous guesses got through with Redis over {len(served)} workers; "
-        f"the limit is {LIMIT}. The limiter must read RATELIMIT_STORAGE_URI from the configuration, and count "
-        "every attempt"
+        f"the limit is {LIMIT}. The login limits must count every attempt (no deduct_when: it checks before "
+        "and counts after, so simultaneous guesses all pass), and the limiter must read RATELIMIT_STORAGE_URI"
     )
