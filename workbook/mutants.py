@@ -404,7 +404,16 @@ def pytest_collection_modifyitems(config, items):
         (keep if wanted else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    # One copy after the other, each in the files' order, but the tests that start processes
+    # (`flask routes`, ...) last: most mutants are killed before them, and their remaining
+    # tests are then skipped.
+    roots = list(dict.fromkeys(_root_name(item) for item in keep))
+    items[:] = sorted(keep, key=lambda item: (roots.index(_root_name(item)), _starts_processes(item)))
+
+
+def _starts_processes(item) -> bool:
+    code = getattr(getattr(item, "function", None), "__code__", None)
+    return bool(code and "subprocess" in code.co_names)
 
 
 def pytest_runtest_setup(item):
