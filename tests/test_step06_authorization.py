@@ -59,6 +59,7 @@ def world(app):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.exercise("ownership")
 def test_owners_create_list_read_update_and_delete(world):
     """alice creates, lists, reads, updates and deletes her own notes."""
     r = world.create("alice", "groceries", "tea, bread")
@@ -73,6 +74,7 @@ def test_owners_create_list_read_update_and_delete(world):
     assert world.get("alice", f"/notes/{note_id}").status_code == 404, "a deleted note is still there"
 
 
+@pytest.mark.exercise("ownership")
 def test_notes_need_a_token(world):
     """Without a token, every notes route answers 401."""
     for method, path in [("GET", "/notes"), ("POST", "/notes"), ("GET", "/notes/1"), ("DELETE", "/notes/1")]:
@@ -123,6 +125,7 @@ def test_someone_elses_note_looks_like_a_missing_one(world):
     )
 
 
+@pytest.mark.exercise("ownership")
 def test_listing_shows_only_mine_and_is_paginated(world):
     """GET /notes lists only the caller's notes, by pages of at most 100."""
     for i in range(5):
@@ -136,6 +139,7 @@ def test_listing_shows_only_mine_and_is_paginated(world):
         assert r.status_code == 400, f"GET /notes?{bad} answered {r.status_code}, expected 400"
 
 
+@pytest.mark.exercise("ownership")
 def test_huge_ids_are_just_missing(world):
     """An id beyond SQLite's integers is a 404, not a crash."""
     r = world.get("alice", "/notes/99999999999999999999999999")
@@ -171,6 +175,7 @@ def test_a_demoted_admin_loses_access_on_the_next_request(world):
     assert r.status_code == 403, f"a demoted admin still got {r.status_code} with the same token"
 
 
+@pytest.mark.exercise("role-check")
 def test_admins_manage_users(world):
     """The admin lists users, promotes bob, disables alice; alice's token stops working at once."""
     listing = world.get("root", "/admin/users").get_json()
@@ -194,7 +199,8 @@ def test_admins_manage_users(world):
 
 
 @pytest.mark.exercise("field-allowlist")
-@pytest.mark.parametrize("extra", [{"owner_id": 2}, {"id": 1}, {"created_at": "1970-01-01"}, {"role": "admin"}])
+@pytest.mark.parametrize("extra", [{"owner_id": 2}, {"id": 1}, {"created_at": "1970-01-01"}, {"role": "admin"}],
+                         ids=lambda extra: next(iter(extra)))
 def test_server_controlled_fields_cannot_be_set(world, extra):
     """POST and PATCH with owner_id, id, created_at or role are refused (400): the server sets those."""
     r = world.client.post("/notes", json={"title": "mine", **extra}, headers=world.auth("alice"))
@@ -220,6 +226,7 @@ def test_responses_show_only_allowed_fields(world):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.exercise("role-check")
 def test_there_is_no_default_account(app):
     """A fresh app has no users at all: no admin/admin to try."""
     with closing(sqlite3.connect(app.config["DATABASE"])) as con:  # `with connect()` alone does not close
@@ -230,6 +237,7 @@ def test_there_is_no_default_account(app):
         assert r.status_code == 401, f"{name}/{password} answered {r.status_code}"
 
 
+@pytest.mark.exercise("role-check")
 def test_create_admin_applies_the_password_policy(app):
     """`flask create-admin` refuses a weak password and a taken name."""
     cli = app.test_cli_runner()
@@ -241,6 +249,7 @@ def test_create_admin_applies_the_password_policy(app):
     assert again.exit_code != 0 and "exists" in again.output, "create-admin made a second 'boss'"
 
 
+@pytest.mark.exercise("role-check")
 def test_an_older_database_is_upgraded(step, make_app, tmp_path):
     """A users table made by an earlier step (no role column) is upgraded on start."""
     path = tmp_path / "old.sqlite"
