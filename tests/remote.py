@@ -62,19 +62,51 @@ def _record(kind: str, detail: str) -> None:
 LIMIT_SIGNALS = {getattr(signal, n): n for n in ("SIGXCPU", "SIGXFSZ", "SIGKILL", "SIGSEGV") if hasattr(signal, n)}
 
 
+def _served_port(argv: list[str]) -> int | None:
+    """The port a server command listens on: `flask ... run --port N`, `gunicorn --bind 127.0.0.1:N`."""
+    is_flask_run = argv[1:3] == ["-m", "flask"] and "run" in argv
+    is_gunicorn = argv[1:3] == ["-m", "gunicorn"] or os.path.basename(argv[0]) == "gunicorn"
+    for i, arg in enumerate(argv[:-1]):
+        if is_flask_run and arg in ("--port", "-p") and argv[i + 1].isdigit():
+            return int(argv[i + 1])
+        if is_gunicorn and arg in ("--bind", "-b") and argv[i + 1].rsplit(":", 1)[-1].isdigit():
+            return int(argv[i + 1].rsplit(":", 1)[-1])
+    return None
+
+
+def _reverse_ports(env: dict | None) -> list[int]:
+    """Ports of the grader's machine a server is told to use (FLASK_*=redis://127.0.0.1:N): relayed in."""
+    import re
+
+    ports = set()
+    for key, value in (env or {}).items():
+        if key.startswith("FLASK_"):
+            ports.update(int(m) for m in re.findall(r"(?:127\.0\.0\.1|localhost):(\d{2,5})", str(value)))
+    return sorted(ports)
+
+
 def sandboxed(argv: list[str], env: dict | None, cwd: str | None):
-    """(argv, env, preexec_fn) to start a student's command: in their bwrap sandbox when grading
-    with one (WORKBOOK_SANDBOX_SPEC), else (--trusted) as it is, with resource limits."""
+    """(argv, env, preexec_fn, relay) to start a student's command: in their bwrap sandbox when grading
+    with one (WORKBOOK_SANDBOX_SPEC), else (--trusted) as it is, with resource limits. A server
+    (`flask run`, gunicorn) is wrapped in the relay (workbook/grading/relay.py): its sandbox has no
+    network, the tests reach it through a unix socket; relay = (sockdir, port, reverse ports)."""
     spec = _spec()
     if spec and spec["mode"] == "bwrap":
+        import tempfile
+
         from workbook.grading import bwrap
 
-        # A server the tests talk to over HTTP (`flask run`, gunicorn: only with `grade --http`)
-        # shares the grader's network namespace; every other process has only its own loopback.
-        serves = ("gunicorn" in argv[:3]) or (argv[1:4] == ["-m", "flask", "--app"] and "run" in argv)
-        return bwrap.wrap(argv, spec, env=env, cwd=cwd, network=serves), \
-            {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, bwrap.preexec(spec)
-    return argv, env, (sandbox_limits if os.name == "posix" else None)
+        relay = None
+        port = _served_port(argv)
+        if port is not None:
+            sockdir = tempfile.mkdtemp(prefix="relay-", dir=spec["writable"][0])
+            reverse = _reverse_ports(env)
+            argv = [sys.executable, "-I", os.path.join(spec["host_dir"], "relay.py"), "inside", sockdir, str(port),
+                    *map(str, reverse), "--", *argv]
+            relay = (sockdir, port, reverse)
+        return (bwrap.wrap(argv, spec, env=env, cwd=cwd), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                bwrap.preexec(spec), relay)
+    return argv, env, (sandbox_limits if os.name == "posix" else None), None
 
 
 _Popen = subprocess.Popen  # the real one (install_subprocess_sandbox replaces subprocess.Popen)
@@ -87,11 +119,16 @@ class _SandboxedPopen(_Popen):
     def __init__(self, args, *rest, cwd=None, env=None, preexec_fn=None, **kwargs):
         spec = _spec()
         self._student = False
+        relay = None
         if spec and cwd is not None and _inside(Path(cwd), Path(spec["root"])) and isinstance(args, (list, tuple)):
-            args, env, preexec_fn = sandboxed([str(a) for a in args], env if env is not None else dict(os.environ),
-                                              str(cwd))
+            args, env, preexec_fn, relay = sandboxed([str(a) for a in args],
+                                                     env if env is not None else dict(os.environ), str(cwd))
             self._student = True
         super().__init__(args, *rest, cwd=cwd, env=env, preexec_fn=preexec_fn, **kwargs)
+        if relay:
+            from workbook.grading.relay import Outside
+
+            self._relay = Outside(*relay, process=self)
 
     def wait(self, timeout=None):
         code = super().wait(timeout)
@@ -163,7 +200,7 @@ class Host:
         host_dir = Path(spec["host_dir"]) if spec else _stage_for_trusted()
         argv = [sys.executable, "-I", str(host_dir / "workbook_host.py"), str(self.root)]
         env = {"PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
-        argv, env, preexec = sandboxed(argv, env, str(self.root))
+        argv, env, preexec, _ = sandboxed(argv, env, str(self.root))
         self.process = _Popen(
             argv, cwd=self.root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             preexec_fn=preexec,

@@ -38,9 +38,9 @@ MEMORY_TOTAL = 2 * 1024**3  # all the processes of one student (cgroup memory, w
 CPU_SECONDS = 120  # CPU time of each process
 FILE_BYTES = 32 * 1024**2  # the largest file a sandbox may write
 OPEN_FILES = 256
-PROCESSES = 64  # processes and threads of one student, all sandboxes together
+PROCESSES = 128  # processes and threads of one student, all sandboxes together
 TMP_BYTES = 64 * 1024**2  # the private /tmp
-WRITTEN_BYTES = 256 * 1024**2  # what a student's run may leave in its writable folder
+WRITTEN_BYTES = 128 * 1024**2  # what a student's run may leave in its writable folder
 
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "hosts", "nsswitch.conf",
              "passwd", "group", "mime.types", "alternatives")
@@ -338,4 +338,5 @@ def stage_host(into: Path) -> Path:
     for name in HOST_FILES:
         shutil.copyfile(package / name, into / "workbook" / name)
     shutil.copyfile(Path(__file__).with_name("host.py"), into / "workbook_host.py")
+    shutil.copyfile(Path(__file__).with_name("relay.py"), into / "relay.py")
     return into  # bound read-only into every sandbox
