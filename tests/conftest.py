@@ -120,6 +120,48 @@ def pytest_collection_modifyitems(config, items):
                 raise pytest.UsageError(f"{item.nodeid}: unknown exercise {mark.args!r} (see workbook/course.toml)")
 
 
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_timeout_set_timer(item, settings):
+    """pytest-timeout's signal method, with a failure that says what the test was waiting for."""
+    import signal
+    import threading
+
+    if (settings.method not in (None, "signal") or not hasattr(signal, "SIGALRM")
+            or threading.current_thread() is not threading.main_thread()):
+        return None  # pytest-timeout's own thread method (Windows): it dumps every stack
+
+    def handler(signum, frame):
+        pytest.fail(f"this check was still running after {settings.timeout:.0f} s and was stopped. "
+                    f"It was waiting in {waiting_in(frame)}", pytrace=True)
+
+    def cancel():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+    item.cancel_timeout = cancel
+    signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, settings.timeout)
+    return True
+
+
+def waiting_in(frame) -> str:
+    """Where a stopped test was: the innermost call, and the innermost call in the course's own code."""
+    import traceback
+
+    stack = traceback.extract_stack(frame)
+    ours = [f for f in stack if Path(f.filename).resolve().is_relative_to(REPO)]
+
+    def show(f):
+        path = Path(f.filename).resolve()
+        where = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else path.name
+        return f"{f.name}() at {where}:{f.lineno}" + (f" ({f.line.strip()})" if f.line else "")
+
+    innermost = show(stack[-1]) if stack else "?"
+    if ours and ours[-1] is not stack[-1]:
+        return f"{innermost}, called from {show(ours[-1])}"
+    return innermost
+
+
 @pytest.fixture(autouse=True)
 def _no_flask_environment(monkeypatch):
     """The learner's shell (FLASK_DEBUG=1, a key of their own...) must not change a verdict."""
