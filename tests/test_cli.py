@@ -361,8 +361,9 @@ def test_grade_command_writes_the_gradebook(tmp_path):
     shutil.copytree(STEP.folder(SOLUTIONS), subs / "ada" / STEP.slug, ignore=shutil.ignore_patterns("__pycache__"))
     result = invoke("grade", subs, "--out", tmp_path / "out", "--steps", STEP.number)
     assert result.exit_code == 0, result.output
-    for name in ("gradebook.csv", "report.html", "results.json", "feedback/ada.md"):
+    for name in ("gradebook.csv", "report.html", "results.json"):
         assert (tmp_path / "out" / name).is_file(), f"{name} was not written"
+    assert [p.name.startswith("ada-") for p in (tmp_path / "out" / "feedback").glob("*.md")] == [True]
     assert "ada" in result.output
 
 

@@ -60,14 +60,20 @@ def _lms_zip(folder: Path) -> Path | None:
 
 
 def discover(submissions: Path) -> list[Entry]:
-    entries = []
+    """One entry per student, each with an id no other entry has (a suffix settles the rare tie)."""
+    entries: list[Entry] = []
+    taken: set[str] = set()
     for p in sorted(submissions.iterdir()):
         if p.name.startswith(".") or p.is_symlink():
             continue
-        if p.is_dir():
-            entries.append(Entry(_lms_zip(p) or p, display_name(p.name), student_id(p.name)))
-        elif p.is_file() and p.name.lower().endswith(".zip"):
-            entries.append(Entry(p, display_name(p.name), student_id(p.name)))
+        if not (p.is_dir() or (p.is_file() and p.name.lower().endswith(".zip"))):
+            continue
+        sid, n = student_id(p.name), 1
+        while sid in taken:  # e.g. the same name spelt in NFC and in NFD
+            n += 1
+            sid = f"{student_id(p.name)}-{n}"
+        taken.add(sid)
+        entries.append(Entry((_lms_zip(p) or p) if p.is_dir() else p, display_name(p.name), sid))
     return entries
 
 

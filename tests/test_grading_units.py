@@ -1,0 +1,225 @@
+"""The grader's parts that need no class to grade: intake, ids, the rubric of hidden tests, the
+refusal without a sandbox, the protocol's caps, the sandbox's walls (one bwrap process each),
+shards and merge, and the Classroom files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from workbook import exercises
+from workbook.cli import main
+from workbook.course import REPO, SOLUTIONS, load
+from workbook.grading import bwrap, grade_class, intake
+from workbook.grading.merge import MergeError, merge
+from workbook.grading.rubric import RubricError, check_extra_tests
+
+COURSE = load()
+ONE = COURSE.step(1)
+SLUGS = {s.slug for s in COURSE.steps}
+needs_bwrap = pytest.mark.skipif(bool(bwrap.probe()), reason=f"no sandbox here: {bwrap.probe()}")
+
+
+def test_ids_are_unique_ascii_and_stable():
+    names = ["Zoë", "Zoé", "Zoe\u0308", "sam", "sam.zip", "李雷", "a/b", ""]
+    ids = [intake.student_id(n) for n in names]
+    assert all(i.isascii() and "/" not in i for i in ids)
+    assert len(set(ids[:2] + ids[3:])) == len(ids) - 1, ids
+    assert ids[0] == ids[2], "the same name in NFC and NFD is the same student"
+    assert intake.student_id("Zoë") == intake.student_id("Zoë")
+
+
+def test_steps_are_found_only_where_a_submission_keeps_them(tmp_path):
+    clone = tmp_path / "clone"
+    shutil.copytree(SOLUTIONS / ONE.slug, clone / "solutions" / ONE.slug)
+    assert intake.find_steps_root(clone, SLUGS) is None, "a clone's solutions/ must never be graded"
+    (clone / "steps" / ONE.slug).mkdir(parents=True)
+    assert intake.find_steps_root(clone, SLUGS) == clone / "steps"
+    nested = tmp_path / "nested" / "deeper" / "steps" / ONE.slug
+    nested.mkdir(parents=True)
+    assert intake.find_steps_root(tmp_path / "nested", SLUGS) is None, "only a zip's one top folder is looked into"
+
+
+def test_windows_zips_and_lms_exports(tmp_path):
+    subs = tmp_path / "subs"
+    student = subs / "Doe, Jane_999_assignsubmission_file_"
+    student.mkdir(parents=True)
+    with zipfile.ZipFile(student / "jane.zip", "w") as zf:
+        zf.writestr(zipfile.ZipInfo("jane\\"), "")
+        zf.writestr(f"jane\\steps\\{ONE.slug}\\__init__.py", "x = 1\n")
+        zf.writestr(f"jane\\steps\\{ONE.slug}\\sub\\", "")
+    (entry,) = intake.discover(subs)
+    assert entry.path.name == "jane.zip" and entry.name == student.name
+    raw = tmp_path / "raw"
+    notes: list[str] = []
+    intake.unzip_safely(entry.path, raw, notes)
+    assert notes == [] and (raw / "jane" / "steps" / ONE.slug / "__init__.py").read_text() == "x = 1\n"
+    assert intake.find_steps_root(raw, SLUGS, from_zip=True) == raw / "jane" / "steps"
+
+
+def test_hidden_tests_must_name_a_known_exercise_of_their_lesson(tmp_path):
+    good = tmp_path / "test_step01_extra.py"
+    good.write_text('import pytest\n\n@pytest.mark.exercise("health")\ndef test_a(client):\n    pass\n\n'
+                    'pytestmark = pytest.mark.exercise("config-order")\n')
+    check_extra_tests([good], COURSE)
+    for body, words in [("def test_b(client):\n    pass\n", "no @pytest.mark.exercise"),
+                        ('import pytest\n@pytest.mark.exercise("nope")\ndef test_c(client):\n    pass\n', "unknown exercise"),
+                        ('import pytest\n@pytest.mark.exercise("hash-password")\ndef test_d(client):\n    pass\n',
+                         "belongs to step 2")]:
+        bad = tmp_path / "test_step01_bad.py"
+        bad.write_text(body)
+        with pytest.raises(RubricError, match=words):
+            check_extra_tests([bad], COURSE)
+
+
+def test_grade_refuses_hidden_tests_without_an_exercise(tmp_path):
+    (tmp_path / "subs" / "s").mkdir(parents=True)
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "test_step01_x.py").write_text("def test_x():\n    pass\n")
+    result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"),
+                                       "--extra-tests", str(hidden), "--trusted"])
+    assert result.exit_code == 2 and "which exercise" in result.output, result.output
+
+
+def test_without_bubblewrap_grading_refuses_and_says_how(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_NO_BWRAP", "1")
+    bwrap.probe.cache_clear()
+    try:
+        (tmp_path / "subs" / "s").mkdir(parents=True)
+        result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2, result.output
+        assert "bubblewrap" in result.output and "--trusted" in result.output and "apt-get install" in result.output
+        assert not (tmp_path / "out" / "gradebook.csv").exists()
+    finally:
+        monkeypatch.delenv("WORKBOOK_NO_BWRAP")
+        bwrap.probe.cache_clear()
+
+
+def test_bwrap_failing_to_start_is_explained(monkeypatch, tmp_path):
+    """Ubuntu 24.04's AppArmor makes bwrap fail at start: the message says what to do."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    bwrap.probe.cache_clear()
+    try:
+        problem = bwrap.probe()
+    finally:
+        monkeypatch.undo()
+        bwrap.probe.cache_clear()
+    if not sys.platform.startswith("linux"):
+        pytest.skip("bubblewrap is Linux only")
+    assert "uid map" in problem and "apparmor_restrict_unprivileged_userns" in problem and "sudo" in problem
+
+
+@needs_bwrap
+def test_the_sandbox_walls(tmp_path):
+    """One sandboxed process: it sees its copy (read-only), its tmp, nothing of the grader; no network,
+    no other process; its rlimits hold."""
+    root = tmp_path / "student"
+    root.mkdir()
+    writable = tmp_path / "tmp"
+    writable.mkdir()
+    host = bwrap.stage_host(tmp_path / "host")
+    spec = bwrap.write_spec(tmp_path / "spec.json", root=root, host_dir=host, writable=[writable], cgroup=None,
+                            events=tmp_path / "events", mode="bwrap")
+    probe = f"""
+import os, socket, resource, json
+seen = {{p: os.path.exists(p) for p in [{str(REPO)!r}, {str(SOLUTIONS)!r}, {str(tmp_path / 'spec.json')!r}, '/home', '/etc/shadow']}}
+seen['/root holds more than the interpreter'] = os.path.isdir('/root') and bool(set(os.listdir('/root')) - {{'.pyenv'}})
+try:
+    open({str(Path(sysconfig.get_paths()['purelib']) / 'planted.pth')!r}, 'w'); seen['venv writable'] = True
+except OSError:
+    pass
+try:
+    open({str(root / 'x')!r}, 'w'); wrote_root = True
+except OSError:
+    wrote_root = False
+open({str(writable / 'ok')!r}, 'w').write('ok')
+try:
+    socket.create_connection(('1.1.1.1', 53), timeout=1); net = True
+except OSError:
+    net = False
+print(json.dumps({{"seen": seen, "wrote_root": wrote_root, "net": net, "pids": len([p for p in os.listdir('/proc') if p.isdigit()]),
+                  "env": sorted(os.environ), "as": resource.getrlimit(resource.RLIMIT_AS)[0], "uid": os.getuid()}}))
+"""
+    argv = bwrap.wrap([sys.executable, "-I", "-c", probe], spec, env={"SECRET_TOKEN": "x", "FLASK_A": "1"})
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, preexec_fn=bwrap.preexec(spec))
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert not any(seen["seen"].values()), seen["seen"]
+    assert not seen["wrote_root"] and (writable / "ok").exists() and not seen["net"]
+    assert seen["pids"] <= 3, "the sandbox sees other processes"
+    assert "SECRET_TOKEN" not in seen["env"] and "FLASK_A" in seen["env"]
+    assert seen["as"] == bwrap.MEMORY_BYTES
+
+
+def test_the_protocol_refuses_oversized_and_malformed_answers():
+    from tests.remote import _check_answer
+
+    assert _check_answer("request", {"status": 200, "headers": [["a", "b"]], "body": ""})["status"] == 200
+    for bad in [[], {"status": "200", "headers": [], "body": ""}, {"status": 200, "headers": [["a"]], "body": ""},
+                {"status": 200, "headers": [], "body": "", "logs": "x"}]:
+        with pytest.raises(ValueError):
+            _check_answer("request", bad)
+    long = _check_answer("cli", {"exit_code": 0, "output": "", "logs": [{"levelno": 20, "msg": "x" * 10**6}] * 10**4})
+    assert len(long["logs"]) == 200 and len(long["logs"][0]["msg"]) == 4000
+
+
+@needs_bwrap
+def test_shards_merge_into_the_whole_class(tmp_path):
+    subs = tmp_path / "subs"
+    for name in ("ann", "bob", "cy"):
+        exercises.write_starter(ONE, COURSE, steps_root=subs / name)
+        with open(subs / name / ONE.slug / "__init__.py", "a", encoding="utf-8") as fh:
+            fh.write("# my attempt\n")  # ann and cy: the same attempt
+    shutil.rmtree(subs / "bob" / ONE.slug)
+    shutil.copytree(SOLUTIONS / ONE.slug, subs / "bob" / ONE.slug, ignore=shutil.ignore_patterns("__pycache__"))
+    parts = []
+    for k in (1, 2):
+        out = tmp_path / f"shard{k}"
+        grade_class(subs, out, step_numbers=[1], shard=(k, 2), jobs=2, timeout=30, answer_timeout=3)
+        parts.append(out)
+    with pytest.raises(MergeError, match="missing"):
+        merge(tmp_path / "bad", parts[:1])
+    grades = merge(tmp_path / "merged", parts)
+    assert sorted(g.student for g in grades) == ["ann", "bob", "cy"]
+    assert {g.student: g.total for g in grades} == {"ann": 0, "bob": 3, "cy": 0}
+    assert any("identical submission" in f for f in next(g for g in grades if g.student == "ann").flags)
+    result = CliRunner().invoke(main, ["grade", "merge", "--out", str(tmp_path / "cli"), *map(str, parts)])
+    assert result.exit_code == 0 and (tmp_path / "cli" / "gradebook.csv").is_file(), result.output
+
+
+def test_trusted_grading_runs_without_the_sandbox(tmp_path, monkeypatch):
+    """--trusted (the course's own code) grades without bubblewrap, and says nothing is isolated."""
+    monkeypatch.setenv("WORKBOOK_NO_BWRAP", "1")
+    bwrap.probe.cache_clear()
+    try:
+        subs = tmp_path / "subs"
+        shutil.copytree(SOLUTIONS / ONE.slug, subs / "me" / ONE.slug, ignore=shutil.ignore_patterns("__pycache__"))
+        (grade,) = grade_class(subs, tmp_path / "out", step_numbers=[1], trusted=True, jobs=1, timeout=60)
+        assert grade.total == 3, grade.notes
+    finally:
+        monkeypatch.delenv("WORKBOOK_NO_BWRAP")
+        bwrap.probe.cache_clear()
+
+
+def test_earned_reads_results_and_writes_the_summary(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([{"student": "s", "id": "s-1", "total": 1, "maximum": 2,
+                                    "exercises": {"health": 1, "config-order": 0}, "notes": [], "flags": []}]))
+    earned = REPO / "workbook" / "earned.py"
+    run = lambda *a: subprocess.run([sys.executable, str(earned), str(results), *a], capture_output=True, text=True)  # noqa: E731
+    assert run("health").returncode == 0 and run("config-order").returncode == 1
+    points = run("--points")
+    assert points.returncode == 0 and "1 / 2" in points.stdout
