@@ -7,8 +7,12 @@ bits (RFC 7518 §3.2), drawn from a CSPRNG (ASVS V11.5.1).
 """
 
 from datetime import timedelta
+from pathlib import Path
 
 import click
+
+# This API's name in its tokens' `iss` and `aud`: its folder's name, e.g. "step02_authentication".
+API_NAME = Path(__file__).resolve().parent.name
 
 # Code defaults: the first of the three configuration layers (see create_app).
 DEFAULTS = {
@@ -27,6 +31,14 @@ DEFAULTS = {
     "JWT_ALGORITHM": "HS256",
     "JWT_DECODE_ALGORITHMS": ["HS256"],
     "JWT_TOKEN_LOCATION": ["headers"],
+    # Whose tokens these are (RFC 8725 §3.9, §3.11): each app names itself as issuer and
+    # audience and refuses tokens that do not, so a token minted by another API that shares
+    # the key (another step, a sibling service) is worthless here. FLASK_JWT_ENCODE_ISSUER etc.
+    # override it (several processes of one API must agree on the name).
+    "JWT_ENCODE_ISSUER": API_NAME,
+    "JWT_DECODE_ISSUER": API_NAME,
+    "JWT_ENCODE_AUDIENCE": API_NAME,
+    "JWT_DECODE_AUDIENCE": API_NAME,
     # Password hashing: argon2id with argon2-cffi's default profile (RFC 9106's "low memory"
     # choice: 64 MiB, 3 passes, 4 lanes), above OWASP's minimum of 19 MiB, 2 passes, 1 lane
     # (Password Storage Cheat Sheet). Tests lower these to stay fast; production must not.
