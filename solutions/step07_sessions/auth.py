@@ -1,0 +1,223 @@
+"""Registration, login and a protected route.
+
+The classic tutorial's three endpoints and response shapes, made safe:
+- passwords are stored as argon2id hashes (passwords.py), users in SQLite (db.py);
+- every login failure looks the same — status, body and time — whether the user exists or not
+  (OWASP Authentication Cheat Sheet, "Authentication and Error Messages");
+- the token says who you are by id (`sub`, a string) and lives 15 minutes;
+- every body is validated by a schema (schemas.py) before any of it is used; what fails gets
+  a 4xx that says what is wrong, per field, and never a 500;
+- guessing is slowed down: login per address and per account, registration per address
+  (limits.py);
+- every failure is an RFC 9457 problem (errors.py): a token that is missing, malformed,
+  forged, expired or of the wrong type is a 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3),
+  and logins, refusals and rejected tokens go to the security log (logs.py);
+- a login starts a session (step 07): a short-lived access token and a refresh token, both
+  carrying the session's id (`fam`), and every token is checked against the revocation store
+  (revocation.py), so that logout, a new password or an admin's decision ends it at once.
+"""
+
+import time
+import uuid
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, request
+from flask_jwt_extended import (
+    JWTManager, create_access_token, create_refresh_token, current_user, jwt_required,
+)
+from marshmallow import ValidationError
+from werkzeug.exceptions import BadRequest
+
+from . import db, errors, limits, logs, passwords, revocation, schemas
+
+bp = Blueprint("auth", __name__)
+jwt = JWTManager()
+
+BAD_CREDENTIALS = "Bad username or password"
+
+
+def json_body():
+    """The request's JSON body, parsed; a clear 4xx for anything that is not JSON."""
+    # BEGIN EXERCISE read-json
+    if not request.is_json:
+        abort(415, "Send a JSON body with the header Content-Type: application/json.")
+    try:
+        return request.get_json()
+    except BadRequest:  # malformed JSON, or bytes that are not UTF-8
+        abort(400, "The body is not valid JSON.")
+    except RecursionError:  # Python's json parser recurses once per [ or {: refuse deep nesting
+        abort(400, "The JSON is nested too deeply.")
+    # STARTER
+    # return request.get_json(silent=True)
+    # END EXERCISE
+
+
+@bp.errorhandler(ValidationError)
+def invalid_body(error):
+    """A body that fails its schema: 400, with what is wrong per field (or per body: "_schema")."""
+    # BEGIN EXERCISE validation-errors
+    return errors.problem(400, "The request body is not valid.", errors=error.messages,
+                          request_id=logs.request_id())
+    # STARTER
+    # return {"msg": "The request body is not valid."}, 400
+    # END EXERCISE
+
+
+def bad_credentials(username):
+    """The one answer to every failed login (and a log line that never holds the password)."""
+    logs.event("login.failure", username=username)
+    return errors.problem(401, BAD_CREDENTIALS, request_id=logs.request_id())
+
+
+def token_refused(reason, error="invalid_token"):
+    """401 with WWW-Authenticate: Bearer (RFC 6750 §3); no error code when no token was sent."""
+    logs.event("token.rejected", reason=reason)
+    response = errors.problem(401, reason, request_id=logs.request_id())
+    response.headers["WWW-Authenticate"] = f'Bearer error="{error}"' if error else "Bearer"
+    return response
+
+
+@jwt.user_lookup_loader
+def load_user(jwt_header, jwt_payload):
+    """The token's user, re-read from the database on every request: a disabled account or a
+    changed role counts from the very next request, not when the token expires (authz.py)."""
+    user = db.get_user_by_id(jwt_payload["sub"])
+    return user if user is not None and not user["disabled"] else None
+
+
+@jwt.token_in_blocklist_loader
+def token_revoked(jwt_header, jwt_payload):
+    """True if the token must be refused: it, or its whole session, was revoked.
+
+    Called for every token, before the view. If the store cannot answer it raises
+    revocation.StoreUnavailable, which is answered 503: never accept a token unchecked."""
+    # BEGIN EXERCISE revocation-check
+    family = jwt_payload.get("fam")
+    if not family:  # not a session token of this API: nothing to check it against
+        return True
+    return revocation.store().any_present(f"jti:{jwt_payload['jti']}", f"family:{family}")
+    # STARTER
+    # return False  # every token is good until it expires: logout changes nothing
+    # END EXERCISE
+
+
+def issue_tokens(user_id, family=None, expires_at=None, fresh=False):
+    """An access token and a refresh token of one session (`fam`), as the JSON to answer.
+
+    A login starts a new session: a fresh family id, recorded in the store so that "log out
+    everywhere" finds it, ending JWT_REFRESH_TOKEN_EXPIRES from now. A refresh continues one:
+    same family, and the same end (`expires_at`): rotation never makes a session last longer,
+    so a stolen session dies at the latest when the login's refresh token would have.
+    """
+    if family is None:
+        family = uuid.uuid4().hex
+        expires_at = session_deadline()
+        revocation.store().add_session(int(user_id), family, expires_at)
+    claims = {"fam": family}
+    remaining = max(1, int(expires_at - time.time()))
+    access_lifetime = min(remaining, seconds(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]))
+    access = create_access_token(identity=str(user_id), additional_claims=claims, fresh=fresh,
+                                 expires_delta=timedelta(seconds=access_lifetime))
+    refresh = create_refresh_token(identity=str(user_id), additional_claims=claims,
+                                   expires_delta=timedelta(seconds=remaining))
+    return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
+            "expires_in": access_lifetime}
+
+
+def session_deadline():
+    """When a session started now ends: JWT_REFRESH_TOKEN_EXPIRES from now (also the latest any
+    session that exists now can end)."""
+    return int(time.time()) + seconds(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+
+
+def seconds(lifetime):
+    """A token lifetime from the configuration in seconds (a timedelta, or seconds from FLASK_*)."""
+    return int(lifetime.total_seconds()) if isinstance(lifetime, timedelta) else int(lifetime)
+
+
+# BEGIN EXERCISE jwt-loaders
+# Flask-JWT-Extended answers token failures itself, 401 or 422 in its own {"msg"} shape. Its
+# loaders make every one a 401 problem: a client cannot tell a forged token from an expired one
+# by the status, and the error shape is the same as everywhere else.
+@jwt.unauthorized_loader
+def no_token(reason):
+    return token_refused(reason, error=None)
+
+
+@jwt.invalid_token_loader
+def invalid_token(reason):
+    return token_refused(reason)
+
+
+@jwt.expired_token_loader
+def expired_token(jwt_header, jwt_payload):
+    return token_refused("Token has expired")
+
+
+@jwt.revoked_token_loader
+@jwt.user_lookup_error_loader
+@jwt.token_verification_failed_loader
+@jwt.needs_fresh_token_loader
+def other_token_failure(jwt_header, jwt_payload):
+    return token_refused("Token refused")
+# END EXERCISE
+
+
+@bp.post("/register")
+@limits.limiter.limit(limits.register_per_address)
+def register():
+    data = schemas.RegisterSchema().load(json_body())
+    username, password = data["username"], data["password"]
+    try:
+        db.create_user(username, passwords.hash_password(password))
+    except db.UsernameTaken:
+        # 409 Conflict (RFC 9110 §15.5.10): the name is taken. Registration cannot hide that a
+        # name exists without e-mail verification; step 04 rate-limits it against harvesting.
+        return errors.problem(409, "This username is not available.", request_id=logs.request_id())
+    return {"msg": "User registered successfully"}, 201
+
+
+@bp.post("/login")
+# BEGIN EXERCISE login-limits
+@limits.limiter.limit(limits.login_per_address)
+@limits.limiter.limit(limits.login_per_account, key_func=limits.account_key)
+# END EXERCISE
+def login():
+    data = schemas.LoginSchema().load(json_body())
+    username, password = data["username"], data["password"]
+    # BEGIN EXERCISE verify-password
+    user = db.get_user(username)
+    if user is None:
+        passwords.verify_dummy(password)  # as slow as a real check: timing reveals nothing
+        return bad_credentials(username)
+    if not passwords.verify_password(user["password_hash"], password):
+        return bad_credentials(username)
+    if user["disabled"]:  # checked after the password, so it tells nothing to a guesser
+        return bad_credentials(username)
+    if passwords.needs_rehash(user["password_hash"]):
+        # The cost parameters went up since this hash was made: upgrade it now, while we
+        # have the password in hand (it is never stored).
+        db.update_password_hash(user["id"], passwords.hash_password(password))
+    # STARTER
+    # user = db.get_user(username)
+    # if user is None:
+    #     return bad_credentials(username)
+    # END EXERCISE
+    logs.event("login.success", user_id=user["id"])
+    # A fresh access token (a password was just typed: /password accepts only those).
+    tokens = issue_tokens(user["id"], fresh=True)
+    # RFC 6749 §5.1: responses carrying tokens must not be cached.
+    return tokens, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+# BEGIN EXERCISE protect-route
+@bp.get("/protected")
+@jwt_required()
+def protected():
+    # current_user: loaded by load_user; an account that no longer exists never gets here.
+    return {"logged_in_as": current_user["username"], "user_id": str(current_user["id"])}
+# STARTER
+# @bp.get("/protected")
+# def protected():
+#     return {"logged_in_as": None}
+# END EXERCISE

@@ -1,0 +1,83 @@
+"""Notes: a resource owned by users. Create, list mine, read, update, delete.
+
+Every note is looked up with its owner's id (db.py): asking for someone else's note is the same
+as asking for one that does not exist — 404, reads and writes alike — so ids that can be
+guessed reveal nothing (OWASP API1:2023).
+"""
+
+from flask import Blueprint, abort, request
+from flask_jwt_extended import current_user, jwt_required
+from marshmallow import ValidationError
+
+from . import auth, db, errors, logs, schemas
+
+bp = Blueprint("notes", __name__, url_prefix="/notes")
+bp.register_error_handler(ValidationError, auth.invalid_body)
+
+NOTE_ID = "<int(max=9223372036854775807):note_id>"  # SQLite's largest integer; beyond it, 404
+
+
+def page_args():
+    """?page=&per_page=, validated: a 400 that names the query string, not the body."""
+    try:
+        return schemas.PageArgs().load(request.args)
+    except ValidationError as error:
+        abort(errors.problem(400, "The query string is not valid.", errors=error.messages,
+                             request_id=logs.request_id()))
+
+
+def not_found(note_id):
+    logs.event("note.not_found", user_id=current_user["id"], note_id=note_id)
+    return errors.problem(404, "There is no such note.", request_id=logs.request_id())
+
+
+@bp.post("")
+@jwt_required()
+def create():
+    data = schemas.NoteIn().load(auth.json_body())
+    note_id = db.create_note(current_user["id"], data["title"], data["body"])
+    note = db.get_note(note_id, current_user["id"])
+    return schemas.NoteOut().dump(note), 201, {"Location": f"/notes/{note_id}"}
+
+
+@bp.get("")
+@jwt_required()
+def list_mine():
+    args = page_args()
+    rows, total = db.list_notes(current_user["id"], args["per_page"], (args["page"] - 1) * args["per_page"])
+    return {
+        "items": schemas.NoteOut(many=True).dump(rows),
+        "page": args["page"],
+        "per_page": args["per_page"],
+        "total": total,
+    }
+
+
+@bp.get(f"/{NOTE_ID}")
+@jwt_required()
+def read(note_id):
+    note = db.get_note(note_id, current_user["id"])
+    if note is None:
+        return not_found(note_id)
+    return schemas.NoteOut().dump(note)
+
+
+@bp.patch(f"/{NOTE_ID}")
+@jwt_required()
+def update(note_id):
+    changes = schemas.NotePatch().load(auth.json_body())
+    note = db.get_note(note_id, current_user["id"])
+    if note is None:
+        return not_found(note_id)
+    title, body = changes.get("title", note["title"]), changes.get("body", note["body"])
+    if not db.update_note(note_id, current_user["id"], title, body):
+        return not_found(note_id)
+    return schemas.NoteOut().dump(db.get_note(note_id, current_user["id"]))
+
+
+@bp.delete(f"/{NOTE_ID}")
+@jwt_required()
+def delete(note_id):
+    if not db.delete_note(note_id, current_user["id"]):
+        return not_found(note_id)
+    return "", 204

@@ -1,0 +1,173 @@
+"""The store: users and their notes in SQLite (the standard library's sqlite3), one connection
+per request.
+
+Every query is parameterized (`?` placeholders): user input is data, never SQL (OWASP SQL
+Injection Prevention Cheat Sheet; ASVS V1.2.4). The schema is created on start, idempotently,
+and UNIQUE(username) makes the database, not a check-then-insert in Python, decide who gets a
+name when two registrations race.
+
+Object-level authorization lives here, in one place: every function that reads or writes a
+note takes the owner's id and puts it in the WHERE clause. A note of someone else's is never
+loaded, so no view can forget to check (OWASP API1:2023, Broken Object Level Authorization).
+"""
+
+import os
+import sqlite3
+from datetime import datetime, timezone
+
+from flask import current_app, g
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS user (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    username      TEXT    NOT NULL UNIQUE,
+    password_hash TEXT    NOT NULL,
+    role          TEXT    NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+    disabled      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS note (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id   INTEGER NOT NULL REFERENCES user (id),
+    title      TEXT    NOT NULL,
+    body       TEXT    NOT NULL,
+    created_at TEXT    NOT NULL,
+    updated_at TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS note_owner ON note (owner_id, id);
+"""
+
+# Columns added since step 02: a database made by an earlier step gets them on start.
+MIGRATIONS = {
+    "role": "ALTER TABLE user ADD COLUMN role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin'))",
+    "disabled": "ALTER TABLE user ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
+}
+
+
+class UsernameTaken(Exception):
+    """Another account already has this username."""
+
+
+def get_db():
+    """This request's connection, opened on first use."""
+    if "db" not in g:
+        # timeout: wait up to 10 s for another request's write lock instead of failing.
+        g.db = sqlite3.connect(current_app.config["DATABASE"], timeout=10)
+        g.db.row_factory = sqlite3.Row
+    return g.db
+
+
+def close_db(exception=None):
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def init_app(app):
+    """Default DATABASE to the instance folder, create the schema, close connections after each request."""
+    if not app.config.get("DATABASE"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        # One file per app package (solutions-step02_authentication.sqlite...): no two share users.
+        app.config["DATABASE"] = os.path.join(app.instance_path, f"{app.name.replace('.', '-')}.sqlite")
+    app.teardown_appcontext(close_db)
+    with app.app_context():
+        db = get_db()
+        columns = {row["name"] for row in db.execute("PRAGMA table_info(user)")}
+        if columns:  # an existing user table: add what is missing (CREATE ... IF NOT EXISTS won't)
+            for column, statement in MIGRATIONS.items():
+                if column not in columns:
+                    db.execute(statement)
+        db.executescript(SCHEMA)
+        db.commit()
+
+
+def create_user(username, password_hash, role="user"):
+    """Insert a user and return its id; raise UsernameTaken if the name is in use."""
+    db = get_db()
+    try:
+        cursor = db.execute(
+            "INSERT INTO user (username, password_hash, role) VALUES (?, ?, ?)", (username, password_hash, role)
+        )
+        db.commit()
+    except sqlite3.IntegrityError:
+        db.rollback()
+        raise UsernameTaken(username) from None
+    return cursor.lastrowid
+
+
+def get_user(username):
+    return get_db().execute("SELECT * FROM user WHERE username = ?", (username,)).fetchone()
+
+
+def get_user_by_id(user_id):
+    return get_db().execute("SELECT * FROM user WHERE id = ?", (user_id,)).fetchone()
+
+
+def update_password_hash(user_id, password_hash):
+    db = get_db()
+    db.execute("UPDATE user SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+    db.commit()
+
+
+def list_users(limit, offset):
+    db = get_db()
+    total = db.execute("SELECT COUNT(*) FROM user").fetchone()[0]
+    rows = db.execute("SELECT * FROM user ORDER BY id LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+    return rows, total
+
+
+def update_user(user_id, **changes):
+    """Set `role` and/or `disabled` (the only columns an admin may change); False if no such user."""
+    allowed = {key: changes[key] for key in ("role", "disabled") if key in changes}
+    db = get_db()
+    for column, value in allowed.items():  # column names come from the tuple above, never from input
+        db.execute(f"UPDATE user SET {column} = ? WHERE id = ?", (value, user_id))
+    db.commit()
+    return get_user_by_id(user_id) is not None
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def create_note(owner_id, title, body):
+    db = get_db()
+    now = _now()
+    cursor = db.execute(
+        "INSERT INTO note (owner_id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        (owner_id, title, body, now, now),
+    )
+    db.commit()
+    return cursor.lastrowid
+
+
+def list_notes(owner_id, limit, offset):
+    db = get_db()
+    total = db.execute("SELECT COUNT(*) FROM note WHERE owner_id = ?", (owner_id,)).fetchone()[0]
+    rows = db.execute(
+        "SELECT * FROM note WHERE owner_id = ? ORDER BY id LIMIT ? OFFSET ?", (owner_id, limit, offset)
+    ).fetchall()
+    return rows, total
+
+
+def get_note(note_id, owner_id):
+    """The note, if it exists AND belongs to owner_id; otherwise None (the caller answers 404)."""
+    return get_db().execute(
+        "SELECT * FROM note WHERE id = ? AND owner_id = ?", (note_id, owner_id)
+    ).fetchone()
+
+
+def update_note(note_id, owner_id, title, body):
+    db = get_db()
+    cursor = db.execute(
+        "UPDATE note SET title = ?, body = ?, updated_at = ? WHERE id = ? AND owner_id = ?",
+        (title, body, _now(), note_id, owner_id),
+    )
+    db.commit()
+    return cursor.rowcount == 1
+
+
+def delete_note(note_id, owner_id):
+    db = get_db()
+    cursor = db.execute("DELETE FROM note WHERE id = ? AND owner_id = ?", (note_id, owner_id))
+    db.commit()
+    return cursor.rowcount == 1

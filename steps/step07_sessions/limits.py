@@ -1,0 +1,87 @@
+"""Rate limiting with Flask-Limiter 4: slow down guessing without locking out everyone else.
+
+- Login is limited per client address AND per account (the canonical username), so neither
+  one address trying many accounts (credential stuffing) nor many addresses trying one account
+  (a botnet) gets far (OWASP Credential Stuffing Prevention and Authentication Cheat Sheets;
+  ASVS 5.0 V6.3.1). Every attempt counts, successful or not: counting only failures
+  (`deduct_when`) checks before and counts after the request, so a burst of simultaneous
+  guesses would all pass the check.
+- The trade-off, on purpose: an attacker who burns an account's budget also keeps its owner
+  out until the window ends (a minute; at most a day). That throttles, it does not lock: no
+  one has to unlock anything, and at most 100 guesses a day reach one account, whatever the
+  number of addresses. NIST SP 800-63B-4 goes further — at most 100 consecutive failures in
+  all, then the password is disabled until the user proves who they are again — which needs a
+  failure counter per account, not a rate: a rate limit alone does not meet it.
+- The client address is `request.remote_addr`. Headers the client writes (X-Forwarded-For,
+  X-Real-IP, Forwarded) are ignored, unless the operator says how many proxies in front of the
+  app append to X-Forwarded-For (TRUSTED_PROXY_COUNT): then ProxyFix trusts exactly that many.
+- Counters live in RATELIMIT_STORAGE_URI: `memory://` counts per process; several processes
+  (gunicorn workers) must share `redis://...`. If the storage cannot be reached, the limits
+  fall back to memory (per process: weaker, never off) and the failure is logged.
+"""
+
+import hashlib
+import time
+
+from flask import current_app, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import errors, logs, schemas
+
+# One limiter for the app's routes. Its settings are fixed here, not read from app.config:
+# Flask-Limiter keeps most settings of the FIRST app it is initialised with, and every test
+# builds an app of its own. The limits themselves are read from app.config on each request.
+limiter = Limiter(
+    get_remote_address,  # the key of per-address limits: the TCP peer, which the client cannot choose
+    default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]],
+    strategy="moving-window",  # no double burst at a window's edge, as fixed windows allow
+    headers_enabled=True,  # Retry-After and X-RateLimit-* on limited responses
+    in_memory_fallback_enabled=True,  # storage down: per-process limits, never none, never a 500
+    storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
+)
+
+
+def init_app(app):
+    """Counters from the RATELIMIT_* configuration; a JSON 429; ProxyFix only for trusted proxies."""
+    limiter.init_app(app)
+    app.register_error_handler(429, too_many_requests)
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    if proxies:
+        # Each trusted proxy appends the address it received from; trust that many, from the right.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)
+
+
+def login_per_address():
+    return current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"]
+
+
+def login_per_account():
+    return current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"]
+
+
+def register_per_address():
+    return current_app.config["RATELIMIT_REGISTER_PER_ADDRESS"]
+
+
+def account_key():
+    """The per-account key: the canonical username of the login attempt (hashed: keys stay short)."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the view answers this body with a 400; the key must not crash first
+        data = None
+    username = data.get("username") if isinstance(data, dict) else None
+    if not isinstance(username, str):
+        return "account:-"  # no username: the view refuses the body anyway
+    canonical = schemas.canonical_username(username).encode("utf-8", "surrogatepass")
+    return "account:" + hashlib.sha256(canonical).hexdigest()
+
+
+def too_many_requests(error):
+    """429 as a problem, saying when to come back (Retry-After and X-RateLimit-* headers come too)."""
+    current = limiter.current_limit
+    wait = max(1, int(current.reset_at - time.time())) if current else 60
+    logs.event("ratelimit.exceeded", limit=error.description, path=request.path)
+    return errors.problem(429, f"Too many requests ({error.description}). Try again in {wait} seconds.",
+                          request_id=logs.request_id())

@@ -1,0 +1,173 @@
+"""Input validation with marshmallow 4: what a body must be before any of it is used.
+
+Allowlists, not blocklists: a username is letters, digits and `._-` after normalizing, and
+anything else is refused (OWASP Input Validation Cheat Sheet). Unknown fields are refused too,
+so a client cannot slip in `"role": "admin"` (mass assignment, OWASP API3:2023).
+
+Passwords follow NIST SP 800-63B-4 (§3.1.1.2): at least 15 characters for a password used
+alone, up to 128 (NIST asks to allow at least 64; a cap bounds the hashing work), any Unicode
+and spaces, no composition rules, never truncated or case-folded, and refused with the reason
+when on a list of common passwords.
+
+In marshmallow 4 a validator's return value is ignored: `validate=lambda p: len(p) >= 6`
+accepts "". A validator must raise ValidationError.
+"""
+
+import functools
+import gzip
+import re
+import unicodedata
+from pathlib import Path
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema  # noqa: F401
+
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,30}[a-z0-9]$")  # 3 to 32 characters
+USERNAME_RULE = "Use 3 to 32 letters, digits, '.', '_' or '-', starting and ending with a letter or digit."
+PASSWORD_MIN = 15  # NIST SP 800-63B-4: single-factor passwords are at least 15 characters
+PASSWORD_MAX = 128  # NIST: allow at least 64; the cap bounds the hashing work per request
+# Login checks shape and size only, never the registration policy (that would help guessing).
+LOGIN_MAX = 1024
+
+# Django's list of 19,640 common passwords (BSD-3-Clause; from Royce Williams' list of leaked
+# passwords), as shipped in django/contrib/auth/common-passwords.txt.gz. See THIRD_PARTY_NOTICES.md.
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt.gz")
+
+
+def canonical_username(name):
+    """One form per name: compatibility characters folded (NFKC), case folded, repeated until stable.
+
+    "ALICE", "ａｌｉｃｅ" (fullwidth) and "ᴬᴸᴵᶜᴱ" (modifier letters) all become "alice", so they
+    can never be three accounts. Spotify's 2013 account takeover came from a canonical form
+    that changed when applied twice; this one is applied until it no longer changes.
+    """
+    for _ in range(4):
+        folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+        if folded == name:
+            break
+        name = folded
+    return name
+
+
+@functools.cache
+def common_passwords():
+    with gzip.open(COMMON_PASSWORDS_FILE, "rt", encoding="utf-8") as fh:
+        return frozenset(line.strip() for line in fh if line.strip())
+
+
+class Text(fields.String):
+    """A string that is valid Unicode: JSON's "\\ud800" (a lone surrogate) cannot be stored or hashed."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("Not valid Unicode text.") from None
+        return text
+
+
+class Username(Text):
+    """A username, in its canonical form."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return canonical_username(super()._deserialize(value, attr, data, **kwargs))
+
+
+class Password(Text):
+    """A password, Unicode-normalized (NFKC, as NIST advises) so that "é" typed two ways matches."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return unicodedata.normalize("NFKC", super()._deserialize(value, attr, data, **kwargs))
+
+
+def not_common(password):
+    """Refuse a password that is on the list of common passwords, and say so."""
+    if password.casefold() in common_passwords():
+        raise ValidationError(
+            "This password is on a list of common passwords that attackers try first. Choose another."
+        )
+
+
+class RegisterSchema(Schema):
+    username = Username(required=True, validate=validate.Regexp(USERNAME_PATTERN, error=USERNAME_RULE))
+    password = Password(
+        required=True,
+        validate=[
+            validate.Length(
+                min=PASSWORD_MIN, max=PASSWORD_MAX,
+                error=f"Use {PASSWORD_MIN} to {PASSWORD_MAX} characters: a few words make a good password.",
+            ),
+            not_common,
+        ],
+    )
+
+    @validates_schema
+    def password_is_not_the_username(self, data, **kwargs):
+        if data["username"] in data["password"].casefold():
+            raise ValidationError("Choose a password that does not contain your username.", "password")
+
+
+class LoginSchema(Schema):
+    username = Username(required=True, validate=validate.Length(min=1, max=LOGIN_MAX))
+    password = Password(required=True, validate=validate.Length(min=1, max=LOGIN_MAX))
+
+
+# Notes and admin (step 06). Input schemas list the fields a client may set; unknown fields —
+# owner_id, id, created_at, role — are refused (mass assignment, OWASP API3:2023). Output
+# schemas list the fields a client may see: never a password hash, never another user's data.
+NOTE_TITLE_MAX, NOTE_BODY_MAX = 200, 10_000
+
+
+class PageArgs(Schema):
+    """?page=1&per_page=20 — with a maximum page size, so no one asks for a million rows at once."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class NoteIn(Schema):
+    title = Text(required=True, validate=validate.Length(min=1, max=NOTE_TITLE_MAX))
+    body = Text(load_default="", validate=validate.Length(max=NOTE_BODY_MAX))
+
+
+class NotePatch(Schema):
+    title = Text(validate=validate.Length(min=1, max=NOTE_TITLE_MAX))
+    body = Text(validate=validate.Length(max=NOTE_BODY_MAX))
+
+
+class NoteOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    body = fields.String()
+    created_at = fields.String()
+    updated_at = fields.String()
+
+
+class UserOut(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    role = fields.String()
+    # marshmallow 4's Boolean dumps a value as it is: SQLite's 0/1 would stay integers.
+    disabled = fields.Function(lambda user: bool(user["disabled"]))
+
+
+class PasswordChangeSchema(Schema):
+    """POST /password: the current password (checked as at login: shape and size only) and a new
+    one under the registration policy."""
+
+    current_password = Password(required=True, validate=validate.Length(min=1, max=LOGIN_MAX))
+    new_password = Password(
+        required=True,
+        validate=[
+            validate.Length(
+                min=PASSWORD_MIN, max=PASSWORD_MAX,
+                error=f"Use {PASSWORD_MIN} to {PASSWORD_MAX} characters: a few words make a good password.",
+            ),
+            not_common,
+        ],
+    )
+
+
+class AdminUserPatch(Schema):
+    role = fields.String(validate=validate.OneOf(["user", "admin"]))
+    disabled = fields.Boolean(truthy={True}, falsy={False})  # JSON true or false, nothing else
