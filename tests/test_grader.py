@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import sysconfig
+import tempfile
 import threading
 import zipfile
 from pathlib import Path
@@ -356,6 +357,7 @@ def test_hostile_code_earns_nothing_and_costs_nobody_else(graded, name):
     assert grades[name].total == 0, (grades[name].notes, grades[name].flags)
     assert grades["perfect"].total == FULL, "another student's hostile code cost the perfect one points"
     assert not processes_mentioning(f"/{grades[name].id}/"), "a process of the student's survived the run"
+    assert not list(Path(tempfile.gettempdir()).glob(f"workbook-grade-*/{grades[name].id}")), "its files outlived the run"
 
 
 def test_a_forged_report_and_outputs_do_not_count(graded):
@@ -382,9 +384,11 @@ def test_no_network_beyond_the_sandboxs_loopback(graded):
 
 def test_limits_are_flagged_and_flagged_runs_are_not_cached(graded):
     grades, out = graded["grades"], graded["out"]
-    expected = {"protocol": "limit", "forkbomb": "process count", "filler": "wrote", "looper": "timeout"}
-    for name, word in expected.items():
-        assert any(word in f for f in grades[name].flags), (name, grades[name].flags)
+    # The filler trips the cap on what a run may leave behind, or (on a slow disk) the answer's time limit.
+    expected = {"protocol": ("limit",), "forkbomb": ("process count",), "filler": ("wrote", "timeout"),
+                "looper": ("timeout",)}
+    for name, words in expected.items():
+        assert any(word in f for f in grades[name].flags for word in words), (name, grades[name].flags)
         assert not (out / ".cache" / f"{grades[name].id}.json").exists(), f"{name}'s flagged run was cached"
     assert grades["hog"].seconds < 25, "the memory hog held its memory instead of failing"
     report = (out / "report.html").read_text("utf-8")

@@ -191,8 +191,15 @@ def cgroup_root() -> tuple[str, str | None] | None:
         if (CGROUP_BASE / "cgroup.controllers").is_file():  # unified hierarchy (cgroup v2)
             base = CGROUP_BASE / "workbook-grade"
             base.mkdir(exist_ok=True)
-            (CGROUP_BASE / "cgroup.subtree_control").write_text("+pids +memory")
-            (base / "cgroup.subtree_control").write_text("+pids +memory")
+            for parent in (CGROUP_BASE, base):
+                for controllers in ("+pids +memory", "+pids"):  # memory is a bonus, pids a must
+                    try:
+                        (parent / "cgroup.subtree_control").write_text(controllers)
+                        break
+                    except OSError:
+                        continue
+            if "pids" not in (base / "cgroup.subtree_control").read_text():
+                return None
             return ("v2", str(base))
         pids = CGROUP_BASE / "pids"
         if (pids / "cgroup.procs").is_file():
@@ -291,14 +298,31 @@ class Cgroup:
                     except OSError:
                         pass
                 time.sleep(0.02)
-            for _ in range(50):
+            for _ in range(100):  # exiting processes leave the cgroup a moment after SIGKILL
                 try:
                     d.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.02)
+                    time.sleep(0.05)
+
+
+def sweep() -> None:
+    """Remove the per-student cgroups of earlier runs that are empty now (one that could not be
+    removed at once, e.g. a process still exiting, is removed by the next run)."""
+    root = cgroup_root()
+    if not root:
+        return
+    for base in root[1:]:
+        if not base:
+            continue
+        for d in Path(base).glob("s-*"):
+            try:
+                if not (d / "cgroup.procs").read_text().strip():
+                    d.rmdir()
+            except OSError:
+                pass
 
 
 def write_spec(path: Path, *, root: Path, host_dir: Path, writable: list[Path], cgroup: Cgroup | None,

@@ -49,7 +49,13 @@ def pump(a: socket.socket, b: socket.socket) -> None:
 
 def splice(a: socket.socket, b: socket.socket) -> None:
     t = threading.Thread(target=pump, args=(b, a), daemon=True)
-    t.start()
+    try:
+        t.start()
+    except RuntimeError:  # no thread to spare: refuse this connection
+        t = None
+        for s in (a, b):
+            s.close()
+        return
     pump(a, b)
     t.join(30)
     for s in (a, b):
@@ -85,10 +91,18 @@ def _serve_unix(path: str, handle) -> socket.socket:
                 conn, _ = server.accept()
             except OSError:
                 return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+            _start(handle, conn)
 
     threading.Thread(target=loop, daemon=True).start()
     return server
+
+
+def _start(handle, *args) -> None:
+    """A thread per connection; when the sandbox's limits allow no more, that connection is refused."""
+    try:
+        threading.Thread(target=handle, args=args, daemon=True).start()
+    except RuntimeError:
+        args[0].close()
 
 
 def _serve_tcp(port: int, handle) -> socket.socket:
@@ -103,13 +117,15 @@ def _serve_tcp(port: int, handle) -> socket.socket:
                 conn, peer = server.accept()
             except OSError:
                 return
-            threading.Thread(target=handle, args=(conn, peer), daemon=True).start()
+            _start(handle, conn, peer)
 
     threading.Thread(target=loop, daemon=True).start()
     return server
 
 
 def inside(argv: list[str]) -> int:
+    # Small stacks: two threads per connection must fit the sandbox's address-space limit.
+    threading.stack_size(256 * 1024)
     sockdir, port = argv[0], int(argv[1])
     split = argv.index("--")
     reverse = [int(p) for p in argv[2:split]]

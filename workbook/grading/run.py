@@ -182,6 +182,8 @@ def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter
     written = _size(writable)
     if written > bwrap.WRITTEN_BYTES:
         grade.flags.append(f"limit: wrote {written // 1024**2} MiB of files (removed)")
+    if intake.content_hash(dest) != grade.content:  # read-only in the sandbox: only --trusted can get here
+        grade.flags.append("tamper: the graded copy changed during this run")
     if run.trusted and own_files_fingerprint() != before:
         grade.flags.append("tamper: the grader's own files changed during this run: restore them from git")
     score(grade, run.steps)
@@ -253,8 +255,9 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
                       out=out, key=suite_key(files, extra_sources, f"http={http};steps={[s.number for s in steps]};"
                                              f"trusted={trusted}"),
                       trusted=trusted, timeout=timeout, answer_timeout=answer_timeout)
-            # One more student than cores: a submission that hangs waits on timeouts, not on a CPU.
-            with ThreadPoolExecutor(max_workers=jobs or (os.cpu_count() or 2) + 1) as pool:
+            # Twice as many students as cores, and one more: much of a run is waiting (a server
+            # booting, a hanging submission's time-outs), not computing.
+            with ThreadPoolExecutor(max_workers=jobs or 2 * (os.cpu_count() or 2) + 1) as pool:
                 futures = {pool.submit(grade_student, e, run, starter_hashes): e for e in entries}
                 for future in as_completed(futures):
                     entry = futures[future]
@@ -271,6 +274,8 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
     finally:
         if extra_dir:
             shutil.rmtree(extra_dir, ignore_errors=True)
+        if not trusted:
+            bwrap.sweep()
     grades.sort(key=lambda g: (g.student.casefold(), g.id))
     flag_identical(grades, known)
     write_outputs(grades, out, steps, show_extra)
