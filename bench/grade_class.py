@@ -10,6 +10,7 @@ runs the real grader on it and prints the wall time, the slowest students and th
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
@@ -24,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from workbook import exercises  # noqa: E402
 from workbook.course import SOLUTIONS, load  # noqa: E402
-from workbook.grader import grade_class  # noqa: E402
+from workbook.grading import grade_class  # noqa: E402
 
 BUDGET = 120.0
 
@@ -82,6 +83,7 @@ def main() -> int:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        load_before = os.getloadavg()
         started = time.perf_counter()
         grades = grade_class(subs, out)
         wall = time.perf_counter() - started
@@ -91,12 +93,17 @@ def main() -> int:
               f"{child.ru_utime + child.ru_stime:.0f} s CPU in the grading processes")
         print(f"peak resident memory of the whole machine during grading: {peak['kb'] / 1024:.0f} MiB; "
               f"largest single process: {child.ru_maxrss / 1024:.0f} MiB")
+        for g in grades:  # an honest submission that lost points: say which check, and why
+            if g.student.split("-", 1)[1] in ("perfect", "zip") and g.total < max(x.total for x in grades):
+                lost = [f"{t.nodeid.split('::')[-1]}: {t.reason[:120]}" for t in g.tests if not t.passed and not t.skipped]
+                print(f"  LOST POINTS: {g.student}: {lost[:3]} {g.flags}")
         for g in sorted(grades, key=lambda g: -g.seconds)[:5]:
             print(f"  slowest: {g.student:<16} {g.seconds:6.1f} s  {g.total:g} points  {'; '.join(g.notes)[:70]}")
         by_kind = {}
         for g in grades:
             by_kind.setdefault(g.student.split("-", 1)[1], set()).add(g.total)
         print("points by kind:", {k: sorted(v) for k, v in sorted(by_kind.items())})
+        print(f"load average before/after: {load_before} / {os.getloadavg()}")
         print(f"budget {BUDGET:.0f} s: {'within' if wall <= BUDGET else 'OVER'}")
         return 0 if wall <= BUDGET else 1
 
