@@ -163,7 +163,9 @@ def test_run_serves_on_loopback_with_debug_off_and_a_dev_key(learner, monkeypatc
     app, kwargs = calls[0]
     assert kwargs["host"] == "127.0.0.1" and kwargs["debug"] is False
     key = state.dev_key_file().read_text("utf-8").strip()
-    assert len(key) == 64 and app.config["JWT_SECRET_KEY"] == key
+    assert len(key) == 64 and app.config["JWT_SECRET_KEY"] == cli.app_key(key, STEP, SOLUTIONS)
+    keys = {cli.app_key(key, s, SOLUTIONS) for s in COURSE.steps} | {cli.app_key(key, STEP, learner)}
+    assert len(keys) == len(COURSE.steps) + 1 and key not in keys, "two apps were served with the same key"
     assert "Made a development JWT key" in result.output and "curl" in result.output
     again = invoke("run", STEP.number, "--solution", "--port", free_port())
     assert "Using the development JWT key" in again.output, "the key must be made once, then reused"

@@ -515,6 +515,18 @@ def try_lines(step: Step, port: int, windows: bool = os.name == "nt") -> list[st
     return lines
 
 
+def app_key(master: str, step: Step, root: Path) -> str:
+    """The development key of one app: derived from the machine's key, different for every step
+    and folder. One key shared by all the steps let a token of one step in at another (a step 05
+    account became step 06's admin); each app also checks its own `iss` and `aud` since issue 16,
+    and distinct keys make that true of the starters a learner has not finished too."""
+    import hashlib
+    import hmac
+
+    label = f"workbook run {root.name}/{step.slug}".encode("utf-8")
+    return hmac.new(master.encode("utf-8"), label, hashlib.sha256).hexdigest()
+
+
 @main.command()
 @click.argument("step_number", metavar="STEP")
 @click.option("--solution", is_flag=True, help="Serve the reference solution instead of your exercise.")
@@ -522,7 +534,8 @@ def try_lines(step: Step, port: int, windows: bool = os.name == "nt") -> list[st
 def run(step_number: str, solution: bool, port: int) -> None:
     """Serve STEP's app on 127.0.0.1, debug off, with a development key.
 
-    The key is made on first use and kept in .workbook/dev-secret-key (git-ignored).
+    The key is made on first use and kept in .workbook/dev-secret-key (git-ignored); each step
+    (and folder) is served with a key of its own derived from it, so no two apps share a key.
     FLASK_JWT_SECRET_KEY in your environment, if set, is used instead.
     """
     step = _step(step_number)
@@ -541,7 +554,7 @@ def run(step_number: str, solution: bool, port: int) -> None:
         ui.echo("Using the JWT key from FLASK_JWT_SECRET_KEY in your environment.")
     else:
         key, made = state.dev_secret_key()
-        extra_env["FLASK_JWT_SECRET_KEY"] = key
+        extra_env["FLASK_JWT_SECRET_KEY"] = app_key(key, step, root)
         if made:
             ui.echo(f"Made a development JWT key in {_rel(state.dev_key_file())} (git-ignored, for this machine only).")
         else:
