@@ -14,7 +14,7 @@ Users are kept in the SQLite file DATABASE (default: the instance folder).
 
 from flask import Flask
 
-from . import auth, config, db, limits, passwords
+from . import auth, config, db, limits, openapi, passwords
 
 
 def create_app(test_config=None):
@@ -53,5 +53,6 @@ def create_app(test_config=None):
     auth.jwt.init_app(app)
     limits.init_app(app)
     app.register_blueprint(auth.bp)
+    openapi.init_app(app)
 
     return app

@@ -14,7 +14,7 @@ Several processes (Linux, macOS) share their counters through Redis:
 
 from flask import Flask
 
-from . import auth, config, db, errors, limits, logs, passwords
+from . import auth, config, db, errors, limits, logs, openapi, passwords
 
 
 def create_app(test_config=None):
@@ -57,6 +57,7 @@ def create_app(test_config=None):
     errors.init_app(app)
     app.after_request(security_headers)
     app.register_blueprint(auth.bp)
+    openapi.init_app(app)
 
     return app
 

@@ -12,7 +12,7 @@ There is no default account: make the first admin on the server,
 
 from flask import Flask
 
-from . import admin, auth, commands, config, db, errors, limits, logs, notes, passwords
+from . import admin, auth, commands, config, db, errors, limits, logs, notes, openapi, passwords
 
 
 def create_app(test_config=None):
@@ -57,6 +57,7 @@ def create_app(test_config=None):
     app.register_blueprint(auth.bp)
     app.register_blueprint(notes.bp)
     app.register_blueprint(admin.bp)
+    openapi.init_app(app)
     app.cli.add_command(commands.create_admin)
     app.cli.add_command(commands.set_role)
 

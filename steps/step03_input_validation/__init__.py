@@ -10,7 +10,7 @@ Users are kept in the SQLite file DATABASE (default: the instance folder).
 
 from flask import Flask
 
-from . import auth, config, db, passwords
+from . import auth, config, db, openapi, passwords
 
 
 def create_app(test_config=None):
@@ -39,5 +39,6 @@ def create_app(test_config=None):
     passwords.init_app(app)
     auth.jwt.init_app(app)
     app.register_blueprint(auth.bp)
+    openapi.init_app(app)
 
     return app
