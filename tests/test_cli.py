@@ -213,6 +213,32 @@ def test_run_really_serves_http(tmp_path):
     assert "Made a development JWT key" in out
 
 
+def test_run_serves_the_api_docs_in_development(tmp_path):
+    """`workbook run N` (steps 03 on) serves /openapi.json and Swagger UI, and prints where."""
+    step = next(s for s in COURSE.steps if (s.folder(SOLUTIONS) / "openapi.py").is_file())
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env["WORKBOOK_STATE_DIR"] = str(tmp_path)
+    server = subprocess.Popen([sys.executable, "-m", "workbook", "run", str(step.number), "--solution",
+                               "--port", str(port)], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1) as r:
+                    assert r.status == 200 and json.load(r)["openapi"].startswith("3.1")
+                    break
+            except OSError:
+                assert server.poll() is None, f"`workbook run` exited: {server.stdout.read()}"
+                assert time.monotonic() < deadline, "`workbook run` did not serve /openapi.json within 20 s"
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=10)
+    assert f"http://127.0.0.1:{port}/docs" in out, f"`workbook run` does not say where the docs are:\n{out}"
+
+
 # --- doctor and dev ------------------------------------------------------------------------------
 
 

@@ -559,6 +559,8 @@ def run(step_number: str, solution: bool, port: int) -> None:
             ui.echo(f"Made a development JWT key in {_rel(state.dev_key_file())} (git-ignored, for this machine only).")
         else:
             ui.echo(f"Using the development JWT key in {_rel(state.dev_key_file())}.")
+    # Development: the OpenAPI document and Swagger UI on (steps 03 on; off by default in production).
+    extra_env.setdefault("FLASK_API_DOCS", os.environ.get("FLASK_API_DOCS", "true"))
     target = StepTarget(step, root)
     try:
         # The step reads its key from FLASK_JWT_SECRET_KEY, as it would in production.
@@ -576,6 +578,9 @@ def run(step_number: str, solution: bool, port: int) -> None:
     ui.echo()
     ui.echo(f"Serving step {step.label} {ui.DASH} {step.title} from {_rel(folder)}", bold=True)
     ui.echo(f"  at http://127.0.0.1:{port}  (debug off; CTRL+C to stop)")
+    if app.config.get("API_DOCS") and "openapi.openapi_json" in app.view_functions:
+        ui.echo(f"  API docs: http://127.0.0.1:{port}/docs {ui.DASH} log in with POST /login, press Authorize, "
+                "paste the access_token, then try GET /protected")
     lines = try_lines(step, port)
     if lines:
         ui.echo("  Try, in another terminal:")
