@@ -212,6 +212,14 @@ if not os.path.exists('/tmp/.sent'):
         except OSError:
             pass
 """)
+    hostile(subs, "streamer", """
+if test_config is None:  # under `flask run`: answer every request with 2 GB
+    import flask
+    def flood(self, environ, start_response):
+        start_response('200 OK', [('Content-Type', 'application/json')])
+        return (b' ' * 1024**2 for _ in range(2000))
+    flask.Flask.wsgi_app = flood
+""")
     hostile(subs, "hog", """
 import os, time
 if test_config is None:  # `flask routes`: the CLI runs the app too
@@ -350,7 +358,7 @@ def test_only_the_submissions_own_steps_are_graded(graded):
     assert grades["importer"].total == 0, grades["importer"].notes
 
 
-@pytest.mark.parametrize("name", ["forger", "snoop", "protocol", "hog", "network", "filler", "forkbomb",
+@pytest.mark.parametrize("name", ["forger", "snoop", "protocol", "streamer", "hog", "network", "filler", "forkbomb",
                                   "cheater", "quitter", "looper"])
 def test_hostile_code_earns_nothing_and_costs_nobody_else(graded, name):
     grades = graded["grades"]
@@ -391,6 +399,7 @@ def test_limits_are_flagged_and_flagged_runs_are_not_cached(graded):
         assert any(word in f for f in grades[name].flags for word in words), (name, grades[name].flags)
         assert not (out / ".cache" / f"{grades[name].id}.json").exists(), f"{name}'s flagged run was cached"
     assert grades["hog"].seconds < 25, "the memory hog held its memory instead of failing"
+    assert grades["streamer"].seconds < 25, "a server streaming gigabytes was read to the end"
     report = (out / "report.html").read_text("utf-8")
     assert "Suspicious rows" in report and grades["forkbomb"].id in report
 

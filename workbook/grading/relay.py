@@ -30,12 +30,24 @@ import time
 HEADER_MAX = 64  # bytes of the first line: an IPv4 address
 
 
-def pump(a: socket.socket, b: socket.socket) -> None:
-    """Copy a -> b until a closes, then half-close b."""
+MAX_RESPONSE = 16 * 1024**2  # bytes a student's server may send on one connection to the tests
+
+
+def pump(a: socket.socket, b: socket.socket, limit: int | None = None) -> None:
+    """Copy a -> b until a closes (or ``limit`` bytes have passed: then both are cut), then half-close b."""
+    sent = 0
     try:
         while True:
             data = a.recv(65536)
             if not data:
+                break
+            sent += len(data)
+            if limit is not None and sent > limit:
+                for s in (a, b):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
                 break
             b.sendall(data)
     except OSError:
@@ -47,12 +59,12 @@ def pump(a: socket.socket, b: socket.socket) -> None:
             pass
 
 
-def splice(a: socket.socket, b: socket.socket) -> None:
-    t = threading.Thread(target=pump, args=(b, a), daemon=True)
+def splice(a: socket.socket, b: socket.socket, limit_back: int | None = None) -> None:
+    """a <-> b; what comes back from b is capped at ``limit_back`` bytes."""
+    t = threading.Thread(target=pump, args=(b, a, limit_back), daemon=True)
     try:
         t.start()
     except RuntimeError:  # no thread to spare: refuse this connection
-        t = None
         for s in (a, b):
             s.close()
         return
@@ -201,7 +213,7 @@ class Outside:
                 except OSError:
                     conn.close()
                     return
-                splice(conn, down)
+                splice(conn, down, limit_back=MAX_RESPONSE)
 
             try:
                 self.servers.append(_serve_tcp(self.port, handle))
