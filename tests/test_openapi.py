@@ -176,7 +176,7 @@ def test_a_browser_authorizes_in_swagger_ui_and_calls_protected(tmp_path):
     pytest.importorskip("playwright", reason="playwright is in requirements.txt")
     from playwright.sync_api import sync_playwright
 
-    step = COURSE.steps[-1]
+    step = DOCUMENTED[-1]
     server = LiveServer(StepTarget(step, SOLUTIONS), tmp_path,
                         env=env_for({**CHEAP_HASHING, "API_DOCS": True, "RATELIMIT_ENABLED": False}))
     try:
@@ -209,11 +209,12 @@ def test_a_browser_authorizes_in_swagger_ui_and_calls_protected(tmp_path):
                 page.click("#operations-default-get_protected .opblock-summary")
                 page.click("#operations-default-get_protected button.try-out__btn")
                 page.click("#operations-default-get_protected button.execute")
-                status = page.wait_for_selector("#operations-default-get_protected .responses-table.live-responses-table "
+                status = page.wait_for_selector("#operations-default-get_protected .live-responses-table tbody "
                                                 "td.response-col_status")
                 assert status.inner_text().strip().startswith("200"), (
                     f"Swagger UI's call of /protected with the token answered {status.inner_text()!r}")
-                shown = page.inner_text("#operations-default-get_protected .live-responses-table .microlight")
+                shown = page.inner_text("#operations-default-get_protected .live-responses-table tbody "
+                                        ".response-col_description pre")
                 assert json.loads(shown)["logged_in_as"] == name
             finally:
                 browser.close()

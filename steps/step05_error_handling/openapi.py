@@ -8,7 +8,7 @@ only when API_DOCS is true: `python -m workbook run` turns it on for development
 and so production, is off.
 
 - GET /openapi.json: the document, built once per app (apispec with its marshmallow plugin).
-- GET /docs: Swagger UI, from the swagger-ui-bundle package's files (no CDN: works offline).
+- GET /docs: Swagger UI, from the files the flask-swagger-ui package ships (no CDN: works offline).
 """
 
 import copy
@@ -192,7 +192,7 @@ def docs_start():
 @bp.get("/docs/<any('swagger-ui.css', 'swagger-ui-bundle.js'):name>")
 def docs_asset(name):
     try:
-        import swagger_ui_bundle
+        import flask_swagger_ui  # only its copy of Swagger UI 5 (OpenAPI 3.1) is used
     except ImportError:
         abort(404)
-    return send_from_directory(Path(swagger_ui_bundle.swagger_ui_path), name)
+    return send_from_directory(Path(flask_swagger_ui.__file__).with_name("dist"), name)
