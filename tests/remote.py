@@ -1,9 +1,12 @@
-"""The grader's side of the app host (workbook/sandbox.py): objects shaped like a step, a Flask
-app, its test client and its CLI runner, whose every call goes to the student's process.
+"""The grader's side of the app host (workbook/grading/host.py): objects shaped like a step, a
+Flask app, its test client and its CLI runner, whose every call goes to the student's process.
 
 With `--workbook-sandbox`, the tests get a RemoteStep instead of a StepTarget and run unchanged:
 `make_app(...)`, `app.test_client().post(...)`, `app.config[...]`, `app.test_cli_runner()`. No
-student code is ever imported into the test process.
+student code is ever imported into the test process. When grading (WORKBOOK_SANDBOX_SPEC names
+the student's sandbox spec), the host and every process started in the student's folder run in
+that student's bubblewrap sandbox (workbook/grading/bwrap.py); the answers that come back are
+capped and checked (``_check_answer``): nothing the student's process sends is trusted.
 """
 
 from __future__ import annotations
