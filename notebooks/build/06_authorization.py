@@ -453,6 +453,76 @@ static folder). A test that asserts this exact list turns "deny by default" from
 check: a new route that forgets its decorator makes the list longer, and the test fails.
 ''')
 
+md("inventory-intro", r'''
+### Know your API: the inventory (OWASP API9:2023)
+
+The audit above found the routes by asking Flask. Since step 03 every app can also say what it
+serves in a standard form: an **OpenAPI 3.1 document** (`openapi.py`), made from the same
+marshmallow schemas that validate the bodies, and Swagger UI at `/docs` to try it in a browser
+(`python -m workbook run 6` turns both on and prints the address). A test compares the document
+with `app.url_map`: a route nobody documented fails it, and so does a documented route that is gone.
+
+Both are **off by default** (`API_DOCS = False`), as they should be in production: the document
+is a map for whoever attacks the API, every route and every field. API9 is about knowing and
+controlling what you expose, not about publishing it.
+''')
+
+code("inventory", r'''
+docs_app = create_step06(settings("step06-docs", API_DOCS=True))
+document = call(docs_app, "GET", "/openapi.json").get_json()
+print("OpenAPI", document["openapi"], "-", len(document["paths"]), "paths:")
+for path, operations in document["paths"].items():
+    for method, operation in operations.items():
+        token = "token" if operation.get("security") else "     "
+        print(f"  {method.upper():6} {path:22} {token}  answers {', '.join(operation['responses'])}")
+print("\nwith the default configuration:", call(app, "GET", "/openapi.json").status_code)
+''')
+
+md("fuzz-intro", r'''
+The document also lets a tool attack the API systematically. `tests/test_openapi.py` hands it to
+**schemathesis**, which generates requests from it, valid and invalid, and checks every answer:
+no 5xx, and a documented status, content type and shape. On its first run it found what the
+hand-written tests had missed. The routes used `<int(max=9223372036854775807):note_id>`
+(SQLite's largest integer), and a test checked that `GET /notes/99999999999999999999` is a plain
+404. Schemathesis sent a `DELETE` with such an id, and got **405 Method Not Allowed**, a status
+the document did not list. Werkzeug's router does this: when a route's converter refuses a value,
+it looks at the other rules for that path and reports the wrong method. Here it is, in a
+ten-line app:
+''')
+
+code("fuzz-finding", r'''
+from flask import Flask
+
+demo = Flask("demo")
+HUGE = "/items/99999999999999999999"
+
+
+@demo.get("/items/<int(max=9223372036854775807):item_id>")
+def read_item(item_id):
+    return {"id": item_id}
+
+
+@demo.delete("/items/<int(max=9223372036854775807):item_id>")
+def delete_item(item_id):
+    return "", 204
+
+
+for method in ("GET", "DELETE"):
+    print(f"{method:6} {HUGE} -> {demo.test_client().open(HUGE, method=method).status_code}")
+print()
+for method in ("GET", "PATCH", "DELETE"):
+    status = call(app, method, "/notes/99999999999999999999", tokens["alice"], {"title": "x"}).status_code
+    print(f"step 06: {method:6} /notes/99999999999999999999 -> {status}")
+''')
+
+md("fuzz-lesson", r'''
+Step 06 now takes any number in the URL (a `rowid` converter in `notes.py`) and turns one too
+large to exist into an id that matches nothing, so every method answers 404, as for any missing
+note. The finding stays as a regression test in the lesson (`test_huge_ids_are_just_missing`,
+every method). Hand-written tests check what their author thought of; a generator driven by the
+document checks what the document promises.
+''')
+
 md("matrix-intro", r'''
 ### The matrix, from live calls
 
