@@ -619,7 +619,7 @@ def doctor() -> None:
               help="Folder of hidden tests (tests/test_stepNN_*.py style) the students never saw.")
 @click.option("--show-extra", is_flag=True, help="Name the hidden tests in the students' feedback.")
 @click.option("--steps", "step_list", default="", help="Only these steps, e.g. 1,2,3 (default: all).")
-@click.option("--jobs", type=int, default=0, help="Students graded at once (default: one more than cores).")
+@click.option("--jobs", type=int, default=0, help="Students graded at once (default: twice the cores, plus one).")
 @click.option("--http", is_flag=True, help="Also the attacks over real HTTP and the multi-process test (slower).")
 @click.option("--shard", default="", metavar="K/N", help="Grade only shard K of N (merge them with `grade merge`).")
 @click.option("--trusted", is_flag=True,
