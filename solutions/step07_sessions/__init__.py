@@ -15,7 +15,7 @@ FLASK_REVOCATION_STORAGE_URI=redis://127.0.0.1:6379/0.
 
 from flask import Flask
 
-from . import admin, auth, commands, config, db, errors, limits, logs, notes, passwords, revocation, sessions
+from . import admin, auth, commands, config, db, errors, limits, logs, notes, openapi, passwords, revocation, sessions
 
 
 def create_app(test_config=None):
@@ -62,6 +62,7 @@ def create_app(test_config=None):
     app.register_blueprint(notes.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(sessions.bp)
+    openapi.init_app(app)
     app.cli.add_command(commands.create_admin)
     app.cli.add_command(commands.set_role)
 

@@ -31,7 +31,7 @@ def list_users():
     }
 
 
-@bp.patch("/users/<int(max=9223372036854775807):user_id>")
+@bp.patch("/users/<rowid:user_id>")  # notes.RowId: an id too large to exist answers 404
 @authz.admin_required
 def update_user(user_id):
     changes = schemas.AdminUserPatch().load(auth.json_body())

@@ -24,6 +24,9 @@ DEFAULTS = {
     # Bodies over 16 KiB are refused with 413 before anything reads them: no request needs
     # more, and a cap bounds the work an attacker can ask for (OWASP API4:2023).
     "MAX_CONTENT_LENGTH": 16 * 1024,
+    # The OpenAPI document (/openapi.json) and Swagger UI (/docs): a map of the API, for its
+    # developers. Off unless asked for (FLASK_API_DOCS=true; `python -m workbook run` does).
+    "API_DOCS": False,
     # Tokens: short-lived (FLASK_JWT_ACCESS_TOKEN_EXPIRES=600 sets seconds), one algorithm
     # only, in the Authorization header only. Pinning the algorithm is what makes a token
     # with "alg": "none" or "HS512" worthless (ASVS V9.1.2).

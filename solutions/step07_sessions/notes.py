@@ -8,13 +8,28 @@ guessed reveal nothing (OWASP API1:2023).
 from flask import Blueprint, abort, request
 from flask_jwt_extended import current_user, jwt_required
 from marshmallow import ValidationError
+from werkzeug.routing import IntegerConverter
 
 from . import auth, db, errors, logs, schemas
 
 bp = Blueprint("notes", __name__, url_prefix="/notes")
 bp.register_error_handler(ValidationError, auth.invalid_body)
 
-NOTE_ID = "<int(max=9223372036854775807):note_id>"  # SQLite's largest integer; beyond it, 404
+
+class RowId(IntegerConverter):
+    """An id in a URL. Beyond SQLite's largest integer it can name no row: it becomes -1, which
+    matches nothing, so the view answers 404 like for any missing note. (`int(max=...)` would
+    refuse to match instead, and Werkzeug then answers DELETE and PATCH with 405.)"""
+
+    def to_python(self, value):
+        number = super().to_python(value)
+        return number if number <= 9223372036854775807 else -1
+
+
+# Registered on the app before the blueprint's routes are added (record_once runs first).
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("rowid", RowId))
+
+NOTE_ID = "<rowid:note_id>"
 
 
 def page_args():

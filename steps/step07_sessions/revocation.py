@@ -5,7 +5,7 @@ early (logout, a changed password, a disabled account, a stolen refresh token) t
 a list of what it revoked, and Flask-JWT-Extended asks it about every token it accepts
 (`token_in_blocklist_loader`, auth.py). What the store holds, under keys:
 
-- ``jti:<jti>``        one token revoked;
+- ``jti:<jti>``        one token revoked (say, by an operator who found it in a log);
 - ``family:<id>``      a whole session: the login's tokens and every token refreshed from them
                        (each token carries its session's id in the claim ``fam``);
 - ``used:<jti>``       a refresh token already exchanged once (rotation): a second use is theft;
@@ -190,10 +190,6 @@ def init_app(app):
 
 def store():
     return current_app.extensions["revocation_store"]
-
-
-def revoke_token(jti, expires_at):
-    store().add(f"jti:{jti}", expires_at)
 
 
 def revoke_session(family, expires_at):
