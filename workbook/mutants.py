@@ -193,6 +193,7 @@ class Outcome:
     collateral: list[dict] = field(default_factory=list)  # failing tests NOT marked with it (attribution)
     not_applicable: str = ""  # the mutant cannot be killed on this Python, and why
     problem: str = ""
+    results: list = field(default_factory=list)  # its runner.TestResults (what `grade` would score)
 
     @property
     def killers(self) -> list[dict]:
@@ -276,7 +277,10 @@ def run_step(step: Step, mutants: list[Mutant], *, every_killer: bool = False, t
     for result in run.tests:
         raw = raw_by_node.get(result.nodeid, {})
         outcome = by_root.get(raw.get("target"))
-        if outcome is None or result.outcome == "skipped":
+        if outcome is None:
+            continue
+        outcome.results.append(result)
+        if result.outcome == "skipped":
             continue
         outcome.ran += 1
         if result.passed:
