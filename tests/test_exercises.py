@@ -119,6 +119,45 @@ def test_every_exercise_has_tests_in_its_own_lesson(step):
         assert f'@pytest.mark.exercise("{ex.id}")' in text, f"no test is marked with exercise {ex.id!r}"
 
 
+def _unmarked_lesson_tests():
+    """(file, line, name) of every test function in a lesson file without @pytest.mark.exercise."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "tests").glob("test_step*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+                marks = [d for d in node.decorator_list
+                         if isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "exercise"]
+                if not marks:
+                    found.append((path.name, node.lineno, node.name))
+    return found
+
+
+def test_every_lesson_test_belongs_to_an_exercise():
+    """Every test in tests/test_stepNN_*.py is marked with the exercise(s) it checks, so that `check` and
+    `grade` judge exactly the same things (grading counts only exercise-marked tests)."""
+    unmarked = _unmarked_lesson_tests()
+    assert not unmarked, (
+        f"{len(unmarked)} lesson test(s) belong to no exercise: "
+        + "; ".join(f"{f}:{line} {name}" for f, line, name in unmarked)
+        + '. Mark each with @pytest.mark.exercise("<id>") (course.toml), the exercise where a failure\'s fix belongs'
+    )
+
+
+def test_a_lesson_test_marks_only_its_own_steps_exercises():
+    """A lesson's tests name exercises of that lesson's step (they also run on later steps)."""
+    import re
+
+    for step in COURSE.steps:
+        own = {ex.id for ex in step.exercises}
+        for path in step.test_files:
+            for exercise in re.findall(r'@pytest\.mark\.exercise\("([^"]+)"\)', path.read_text("utf-8")):
+                assert exercise in own, (
+                    f"{path.name} marks a test with {exercise!r}, which is not an exercise of step {step.number}")
+
+
 # --- the generator's rules ---------------------------------------------------------------------
 
 SOLUTION = """\
