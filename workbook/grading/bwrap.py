@@ -109,9 +109,23 @@ def interpreter_paths() -> list[str]:
     return paths
 
 
+@functools.cache
+def _supports(option: str) -> bool:
+    """Whether this bwrap knows an option (--disable-userns and tmpfs --size came with 0.8.0)."""
+    exe = shutil.which("bwrap")
+    if not exe:
+        return False
+    try:
+        return option in subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def base_args() -> list[str]:
-    args = ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
-            "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+    args = ["--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+            "--ro-bind", "/usr", "/usr"]
+    if _supports("--disable-userns"):  # no user namespace inside the sandbox (bwrap >= 0.8)
+        args.insert(2, "--disable-userns")
     for name in ("bin", "lib", "lib32", "lib64", "sbin"):
         path = Path("/") / name
         if path.is_symlink():
@@ -122,7 +136,9 @@ def base_args() -> list[str]:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for path in interpreter_paths():
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    # A size-capped /tmp where bwrap can (>= 0.8); older ones: RLIMIT_FSIZE per file and the cgroup's memory.
+    args += [*(["--size", str(TMP_BYTES)] if _supports("--size") else []), "--tmpfs", "/tmp"]
     return args
 
 
@@ -156,6 +172,9 @@ def wrap(argv: list[str], spec: dict, env: dict[str, str] | None = None, cwd: st
 def preexec(spec: dict):
     """The function that runs in the child before exec: rlimits, and the student's cgroup."""
     cgroup = spec.get("cgroup")
+    # A normal user: RLIMIT_NPROC counts all of the user's processes (user namespaces included), so
+    # the cap is what runs now plus a margin, counted here, before the fork.
+    nproc = None if is_root() else _user_processes() + 4 * PROCESSES
 
     def limit() -> None:
         import resource
@@ -168,11 +187,28 @@ def preexec(spec: dict):
                             (resource.RLIMIT_FSIZE, FILE_BYTES), (resource.RLIMIT_NOFILE, OPEN_FILES),
                             (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(kind, (value, value))
-        if not is_root():
-            # Enforced by the kernel for a normal user (counted per user: generous, the cgroup is exact).
-            resource.setrlimit(resource.RLIMIT_NPROC, (max(PROCESSES * 4, 256),) * 2)
+        if nproc is not None:
+            soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+            cap = nproc if hard == resource.RLIM_INFINITY else min(nproc, hard)
+            resource.setrlimit(resource.RLIMIT_NPROC, (cap, hard))
 
     return limit
+
+
+def _user_processes() -> int:
+    """Processes and threads of this user now (/proc), what RLIMIT_NPROC counts."""
+    uid, count = os.getuid(), 0
+    try:
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid == uid:
+                        count += len(os.listdir(f"/proc/{entry.name}/task"))
+                except OSError:
+                    continue
+    except OSError:
+        return 0
+    return count
 
 
 # --------------------------------------------------------------------------------------------
