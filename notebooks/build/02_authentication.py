@@ -341,6 +341,9 @@ md("jwt-claims-lesson", r'''
   token: with `exp`, registered claims of RFC 7519 (§4.1.4–4.1.7). `type` and `fresh` are Flask-JWT-Extended's own claims, and so is
   `csrf`, which it uses only for tokens sent in cookies; this app reads tokens from the
   `Authorization` header only.
+- **`iss`** (issuer) and **`aud`** (audience) name the API that made the token and the API it is
+  for: this app, `step02_authentication` (the folder's name, `config.API_NAME`). The app refuses a
+  token that names another: see the last forgery below.
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -400,6 +403,40 @@ Every forgery fails, and nothing about bob leaks:
 Note the statuses: Flask-JWT-Extended answers **422** for a token it cannot accept (bad
 algorithm, bad signature), but **401** for a missing or expired one. Step 05 gives every error one
 envelope and turns every token failure into a 401.
+
+### One key, two APIs
+
+One more attack needs no forgery at all. Two APIs share a signing key: two services of one
+company, or two steps of this course under `python -m workbook run` (which once gave every step
+the same development key). mallory registers at the *other* API, where she is user `"1"`, and
+sends its genuine token here, where user `"1"` is alice. The signature is valid: the same key made
+it. Only the token's `iss` and `aud` say it was not made for this API (RFC 8725 §3.9: "use and
+validate audience"). Below, the other API is step 03's app; and, for comparison, our app with
+that check switched off (`JWT_DECODE_ISSUER` and `JWT_DECODE_AUDIENCE` set to `None`).
+''')
+
+code("cross-app", r'''
+from solutions import step03_input_validation
+
+shared = {"JWT_SECRET_KEY": app.config["JWT_SECRET_KEY"], "TESTING": True}  # the same key
+other_api = step03_input_validation.create_app({**shared, "DATABASE": str(workdir / "other.sqlite")})
+other = other_api.test_client()
+other.post("/register", json={"username": "mallory", "password": "a quiet evening of lockpicking"})
+theirs = other.post("/login", json={"username": "mallory", "password": "a quiet evening of lockpicking"}).get_json()["access_token"]
+print("the other API's token:", {claim: read(theirs)[1][claim] for claim in ("sub", "iss", "aud")})
+
+unchecked = create_app({**shared, "DATABASE": app.config["DATABASE"], "JWT_DECODE_ISSUER": None, "JWT_DECODE_AUDIENCE": None})
+response = unchecked.test_client().get("/protected", headers={"Authorization": f"Bearer {theirs}"})
+print("here, without the iss/aud check ->", response.status_code, json.dumps(response.get_json()))
+response = client.get("/protected", headers={"Authorization": f"Bearer {theirs}"})
+print("here, step 02 as it is          ->", response.status_code, json.dumps(response.get_json()))
+''')
+
+md("cross-app-lesson", r'''
+Without the check, mallory's token from the other API is alice's here: `sub` alone does not say
+*whose* user 1. With it, the token is refused ("Invalid issuer"; 422 here, 401 from step 05 on).
+Each step of this course names itself as issuer and audience, and `python -m workbook run` now
+derives a key of its own for every step as well: two defences, each enough on its own.
 ''')
 
 # ------------------------------------------------------------------------------------------------
