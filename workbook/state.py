@@ -66,10 +66,18 @@ def _key(folder: Path) -> str:
         return folder.resolve().as_posix()
 
 
-def record_check(folder: Path, passed: bool, failing: list[str]) -> None:
+def record_check(folder: Path, passed: bool, failing: list[str], unverified: list[str] | None = None) -> None:
+    """Remember a verdict for the folder as it is now; ``unverified``: checks that could not run here.
+
+    The fingerprint of the last version that passed is kept too, so that `status` can tell a step
+    that was done and has changed since from one that never passed."""
     data = _read()
-    data.setdefault("checks", {})[_key(folder)] = {
-        "hash": folder_hash(folder), "passed": passed, "failing": failing,
+    checks = data.setdefault("checks", {})
+    previous = checks.get(_key(folder)) or {}
+    digest = folder_hash(folder)
+    checks[_key(folder)] = {
+        "hash": digest, "passed": passed, "failing": failing, "unverified": list(unverified or []),
+        "passed_hash": digest if passed else previous.get("passed_hash"),
     }
     _write(data)
 
@@ -80,6 +88,13 @@ def last_check(folder: Path) -> dict | None:
     if entry and entry.get("hash") == folder_hash(folder):
         return entry
     return None
+
+
+def changed_since_it_passed(folder: Path) -> bool:
+    """True when a version of this folder passed its check and the files are different now."""
+    entry = _read().get("checks", {}).get(_key(folder)) or {}
+    passed = entry.get("passed_hash")
+    return bool(passed) and passed != folder_hash(folder)
 
 
 def hints_seen(exercise_id: str) -> int:
