@@ -65,6 +65,17 @@ def _record(kind: str, detail: str) -> None:
 LIMIT_SIGNALS = {getattr(signal, n): n for n in ("SIGXCPU", "SIGXFSZ", "SIGKILL", "SIGSEGV") if hasattr(signal, n)}
 
 
+def limit_signal(code: int | None) -> str | None:
+    """The limit signal that ended a student's process, from its exit code: bwrap reports a child
+    killed by signal N as 128 + N; a process started without bwrap (--trusted) as -N. (A negative
+    code of a sandboxed command is bwrap itself, stopped by the tests: no limit.)"""
+    if code is None:
+        return None
+    sandboxed = bool(_spec() and _spec()["mode"] == "bwrap")
+    number = code - 128 if sandboxed and code > 128 else (-code if not sandboxed and code < 0 else None)
+    return LIMIT_SIGNALS.get(number) if number else None
+
+
 def _served_port(argv: list[str]) -> int | None:
     """The port a server command listens on: `flask ... run --port N`, `gunicorn --bind 127.0.0.1:N`."""
     is_flask_run = argv[1:3] == ["-m", "flask"] and "run" in argv
@@ -135,8 +146,8 @@ class _SandboxedPopen(_Popen):
 
     def wait(self, timeout=None):
         code = super().wait(timeout)
-        if self._student and code is not None and code < 0 and -code in LIMIT_SIGNALS:
-            _record("limit", f"a command of the student's was stopped by {LIMIT_SIGNALS[-code]}")
+        if self._student and limit_signal(code):
+            _record("limit", f"a command of the student's was stopped by {limit_signal(code)}")
         return code
 
 
@@ -270,8 +281,8 @@ class Host:
                 raise LearnerCodeError(f"your app's process sent {what}, so it is not asked again")
             if "value" not in answer:
                 code = self.process.poll() if self.process else None
-                if code is not None and code < 0 and -code in LIMIT_SIGNALS:
-                    _record("limit", f"the app host was stopped by {LIMIT_SIGNALS[-code]} (a resource limit)")
+                if limit_signal(code):
+                    _record("limit", f"the app host was stopped by {limit_signal(code)} (a resource limit)")
                 self.stop()
                 slug = command.get("slug")
                 self.deaths[slug] = self.deaths.get(slug, 0) + 1

@@ -223,3 +223,21 @@ def test_earned_reads_results_and_writes_the_summary(tmp_path):
     assert run("health").returncode == 0 and run("config-order").returncode == 1
     points = run("--points")
     assert points.returncode == 0 and "1 / 2" in points.stdout
+
+
+@needs_bwrap
+def test_a_cpu_limit_ends_the_process_and_is_told_apart(tmp_path, monkeypatch):
+    """A process over its CPU time gets SIGXCPU in the sandbox; bwrap reports 128 + N, read as a limit."""
+    from tests import remote
+
+    root = tmp_path / "student"
+    root.mkdir()
+    host = bwrap.stage_host(tmp_path / "host")
+    spec = bwrap.write_spec(tmp_path / "spec.json", root=root, host_dir=host, writable=[], cgroup=None,
+                            events=tmp_path / "events", mode="bwrap")
+    burn = "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (1, 2))\nwhile True:\n    pass\n"
+    done = subprocess.run(bwrap.wrap([sys.executable, "-I", "-c", burn], spec), capture_output=True, timeout=60,
+                          preexec_fn=bwrap.preexec(spec))
+    monkeypatch.setenv("WORKBOOK_SANDBOX_SPEC", str(tmp_path / "spec.json"))
+    assert remote.limit_signal(done.returncode) == "SIGXCPU", done.returncode
+    assert remote.limit_signal(-9) is None, "bwrap stopped by the tests is not the student's limit"
