@@ -131,8 +131,12 @@ def pytest_timeout_set_timer(item, settings):
         return None  # pytest-timeout's own thread method (Windows): it dumps every stack
 
     def handler(signum, frame):
+        if os.environ.get("WORKBOOK_CHECK") == "1":
+            # `check`: the next tests would most likely hang the same way; the verdict on this one
+            # now beats minutes of waiting for the rest.
+            item.session.shouldstop = "a check hung; the others were not run"
         pytest.fail(f"this check was still running after {settings.timeout:.0f} s and was stopped. "
-                    f"It was waiting in {waiting_in(frame)}", pytrace=True)
+                    f"It was waiting in {waiting_in(frame, target_root(item.config))}", pytrace=True)
 
     def cancel():
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -144,16 +148,19 @@ def pytest_timeout_set_timer(item, settings):
     return True
 
 
-def waiting_in(frame) -> str:
-    """Where a stopped test was: the innermost call, and the innermost call in the course's own code."""
+def waiting_in(frame, target: Path) -> str:
+    """Where a stopped test was: the innermost call, and the innermost call in the code under test
+    (or else in the course's own code)."""
     import traceback
 
     stack = traceback.extract_stack(frame)
-    ours = [f for f in stack if Path(f.filename).resolve().is_relative_to(REPO)]
+    under = [f for f in stack if Path(f.filename).resolve().is_relative_to(target)]
+    ours = under or [f for f in stack if Path(f.filename).resolve().is_relative_to(REPO)]
 
     def show(f):
         path = Path(f.filename).resolve()
-        where = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else path.name
+        base = target.parent if path.is_relative_to(target) else REPO
+        where = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.name
         return f"{f.name}() at {where}:{f.lineno}" + (f" ({f.line.strip()})" if f.line else "")
 
     innermost = show(stack[-1]) if stack else "?"

@@ -313,6 +313,22 @@ def test_watch_checks_and_moves_on(learner):
         assert f"Moving on to step {COURSE.steps[1].label}" in result.output
 
 
+def test_a_check_that_hangs_stops_soon_and_names_the_line(learner, monkeypatch):
+    """An endless loop in the learner's create_app: the verdict comes after one check's timeout (not
+    minutes later), and it names the learner's line where the check was stuck."""
+    monkeypatch.setenv("WORKBOOK_TEST_TIMEOUT", "3")
+    init = STEP.folder(learner) / "__init__.py"
+    text = init.read_text("utf-8")
+    init.write_text(text.replace("    app = Flask(", "    while True:\n        pass\n    app = Flask(", 1),
+                    encoding="utf-8")
+    started = time.monotonic()
+    result = invoke("check", STEP.number, "--quick")
+    assert result.exit_code == 1, result.output
+    assert time.monotonic() - started < 30, "a hung check kept the learner waiting"
+    assert "still running after 3 s" in result.output, result.output
+    assert f"{STEP.slug}/__init__.py" in result.output and "while True" in result.output, result.output
+
+
 def _save(folder, name="config.py"):
     path = folder / name
     path.write_text(path.read_text("utf-8") + "\n# saved\n", encoding="utf-8")

@@ -107,7 +107,9 @@ def pytest_command(target: Path, report: Path, files: list[Path], options: list[
         sys.executable, "-m", "pytest", *(str(f.relative_to(REPO)) for f in files),
         "-q", "--no-header", "-p", "no:cacheprovider",
         "-o", "addopts=",  # no nbval, no xdist here: they are for the full test run
-        "-p", "pytest_timeout",  # plugins do not autoload here; this one bounds every test
+        "-p", "pytest_timeout",  # plugins do not autoload here; this one bounds every test:
+        # A check takes ~2 s at most; a hung one stops the run (tests/conftest.py).
+        "-o", f"timeout={os.environ.get('WORKBOOK_TEST_TIMEOUT', '60')}",
         "-p", "workbook.pytest_report", f"--workbook-report={report}",
         f"--workbook-target={target}", *options,
     ]
