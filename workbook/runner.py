@@ -119,7 +119,8 @@ class PytestRun:
     """One pytest process on ``files`` against ``target``, in its own process group, started at
     once and waited for later: `check` runs its parts side by side on a multi-core machine.
 
-    ``background=True`` lowers the process's CPU priority (POSIX ``nice``), so that a part started
+    ``background=True`` lowers the process's CPU priority (``nice`` on POSIX, below-normal priority
+    on Windows), so that a part started
     speculatively never slows down the part whose verdict the learner is waiting for.
     """
 
@@ -137,6 +138,7 @@ class PytestRun:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace",
             start_new_session=(os.name == "posix"),
             preexec_fn=_lower_priority if background and os.name == "posix" else None,
+            creationflags=subprocess.BELOW_NORMAL_PRIORITY_CLASS if background and os.name == "nt" else 0,
         )
 
     def finish(self, timeout: float) -> tuple[dict | None, str, float, str]:
