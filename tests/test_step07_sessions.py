@@ -264,6 +264,16 @@ def test_the_logout_lasts_as_long_as_the_session_could(world):
 
 
 @pytest.mark.exercise("logout")
+def test_the_store_forgets_what_has_expired(world):
+    """Entries whose token has expired are dropped when the store is written: its size stays bounded."""
+    world.store_rows("INSERT INTO revoked (key, expires_at) VALUES (?, ?)", "jti:long-gone", int(time.time()) - 60)
+    tokens = world.login()
+    assert world.client.post("/logout", headers=bearer(tokens["access_token"])).status_code == 204, "logout failed"
+    left = world.store_rows("SELECT key FROM revoked WHERE expires_at <= ?", int(time.time()))
+    assert not left, f"the revocation store keeps entries whose tokens have expired: {left} (it grows without bound)"
+
+
+@pytest.mark.exercise("logout")
 def test_logout_everywhere_ends_every_session(world):
     """POST /logout/all refuses every token of every session of the user; a new login works."""
     sessions = [world.login() for _ in range(3)]

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests import jwt_tools
 from tests.conftest import TEST_DEFAULTS, env_for
 from tests.harness import LiveServer, free_port, strong_key, student_limits, wait_for_port
 
@@ -117,12 +118,19 @@ class Gunicorn(LiveServer):
 def workers(step, tmp_path_factory, redis_url):
     config = {**TEST_DEFAULTS, "REVOCATION_STORAGE_URI": redis_url}
     server = Gunicorn(step, tmp_path_factory.mktemp("workers"), env=env_for(config)).start()
+    server.redis_url = redis_url
     yield server
     server.stop()
 
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+def redis_client(server):
+    import redis
+
+    return redis.Redis.from_url(server.redis_url, socket_timeout=2)
 
 
 def session(server):
@@ -138,6 +146,11 @@ def test_a_logout_in_one_worker_counts_in_the_other(workers):
     """Logout answered by worker A; the same token sent to worker B is refused (the store is shared)."""
     tokens = session(workers)
     assert workers.post("/logout", headers=bearer(tokens["access_token"])).status == 204, "logout failed"
+    family = jwt_tools.read(tokens["refresh_token"])[1].get("fam")
+    ttl = redis_client(workers).ttl(f"revocation:family:{family}")
+    refresh_left = jwt_tools.read(tokens["refresh_token"])[1]["exp"] - time.time()
+    assert ttl > 0, f"the logout's entry in Redis has no expiry (TTL {ttl}): the store grows without bound"
+    assert ttl >= refresh_left - 5, f"the logout's entry expires {refresh_left - ttl:.0f} s before the refresh token"
     deadline = time.monotonic() + 10
     while not [row for row in workers.served(0) if row[1] == "/logout"] and time.monotonic() < deadline:
         time.sleep(0.02)
