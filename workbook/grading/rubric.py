@@ -3,8 +3,9 @@
 Every test of a lesson belongs to an exercise (``@pytest.mark.exercise(id)``); an exercise earns
 its ``points`` when every one of its tests that ran passed — the same tests ``check`` runs, so a
 step that passes ``check`` earns every point of it. Hidden tests (``--extra-tests``) follow the
-same rule, checked before grading starts: a hidden test without an exercise, or naming an
-exercise the course does not have or another lesson's, is refused with a message.
+same rule, checked (for the course's tests too) before grading starts: a test without an
+exercise, or naming an exercise the course does not have or another lesson's, is refused with a
+message that names it.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def _mark_ids(node: ast.AST) -> list[str] | None:
 
 
 def check_extra_tests(files: list[Path], course: Course) -> None:
-    """Refuse hidden tests that do not say which exercise they grade (or name one that does not exist)."""
+    """Refuse tests (hidden or the course's own) that do not say which exercise of their step they
+    grade, or name one that does not exist."""
     problems = []
     known = course.exercises
     for path in files:
@@ -113,5 +115,5 @@ def check_extra_tests(files: list[Path], course: Course) -> None:
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test"):
                         check(item, [*(module_ids or []), *(class_ids or [])])
     if problems:
-        raise RubricError("The hidden tests cannot be graded:\n  - " + "\n  - ".join(problems)
+        raise RubricError("These tests cannot be graded:\n  - " + "\n  - ".join(problems)
                           + "\nEvery graded test names the exercise it checks: @pytest.mark.exercise(\"<id>\").")

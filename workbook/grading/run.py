@@ -229,11 +229,12 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
     course = load()
     steps = [s for s in course.steps if not step_numbers or s.number in step_numbers]
     extra_sources = sorted(Path(extra_tests).glob("test_step*.py")) if extra_tests else []
-    if extra_tests:
-        check_extra_tests(extra_sources, course)
+    files = [f for s in steps for f in s.test_files if http or not f.name.endswith(HTTP_SUITES)]
+    # Every test that runs belongs to an exercise, the course's own and the hidden ones alike: so
+    # grading and `check` judge the same things, and no test runs for nothing.
+    check_extra_tests(files + extra_sources, course)
     out.mkdir(parents=True, exist_ok=True)
     entries = select_shard(intake.discover(submissions), shard)
-    files = [f for s in steps for f in s.test_files if http or not f.name.endswith(HTTP_SUITES)]
     extra_dir = None
     extra: list[Path] = []
     grades: list[Grade] = []
