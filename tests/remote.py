@@ -127,14 +127,17 @@ _Popen = subprocess.Popen  # the real one (install_subprocess_sandbox replaces s
 
 
 class _SandboxedPopen(_Popen):
-    """subprocess.Popen while grading: a process started in the student's folder (``cwd``) runs in
-    that student's sandbox — `flask routes`, `flask run`, gunicorn — whoever starts it."""
+    """subprocess.Popen while grading: a process started in the student's folder (``cwd``), or
+    naming it, runs in that student's sandbox — `flask routes`, `flask run`, gunicorn — whoever
+    starts it."""
 
     def __init__(self, args, *rest, cwd=None, env=None, preexec_fn=None, **kwargs):
         spec = _spec()
         self._student = False
         relay = None
-        if spec and cwd is not None and _inside(Path(cwd), Path(spec["root"])) and isinstance(args, (list, tuple)):
+        student = spec and isinstance(args, (list, tuple)) and (
+            (cwd is not None and _inside(Path(cwd), Path(spec["root"]))) or any(spec["root"] in str(a) for a in args))
+        if student:
             args, env, preexec_fn, relay = sandboxed([str(a) for a in args],
                                                      env if env is not None else dict(os.environ), str(cwd))
             self._student = True
