@@ -112,11 +112,13 @@ def test_bwrap_failing_to_start_is_explained(monkeypatch, tmp_path):
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     bwrap.probe.cache_clear()
+    bwrap._supports.cache_clear()
     try:
         problem = bwrap.probe()
     finally:
         monkeypatch.undo()
         bwrap.probe.cache_clear()
+        bwrap._supports.cache_clear()  # what the fake bwrap said it supports must not stay
     if not sys.platform.startswith("linux"):
         pytest.skip("bubblewrap is Linux only")
     assert "uid map" in problem and "apparmor_restrict_unprivileged_userns" in problem and "sudo" in problem
@@ -241,3 +243,12 @@ def test_a_cpu_limit_ends_the_process_and_is_told_apart(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBOOK_SANDBOX_SPEC", str(tmp_path / "spec.json"))
     assert remote.limit_signal(done.returncode) == "SIGXCPU", done.returncode
     assert remote.limit_signal(-9) is None, "bwrap stopped by the tests is not the student's limit"
+
+
+def test_grade_usage_errors(tmp_path):
+    (tmp_path / "subs").mkdir()
+    for args, words in [(["--shard", "3/2"], "K/N"), (["--shard", "x"], "K/N")]:
+        result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "o"), *args])
+        assert result.exit_code == 2 and words in result.output, result.output
+    result = CliRunner().invoke(main, ["grade", "merge", "--out", str(tmp_path / "o"), str(tmp_path / "subs")])
+    assert result.exit_code == 2 and "results.json" in result.output, result.output
