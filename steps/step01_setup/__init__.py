@@ -35,7 +35,8 @@ def create_app(test_config=None):
 
     # TODO exercise 1.3 (health): A health endpoint that reveals nothing
     #   Add a route GET /health that answers 200 with the JSON object {"status": "ok"}, and
-    #   nothing else: no versions, no host names, no configuration (ASVS V13.4.6).
+    #   nothing else, in the body or in the headers: no versions, no host names, no
+    #   configuration (ASVS V13.4.6).
     #   Check: python -m workbook check 1    Stuck? python -m workbook hint 1 3
 
     return app

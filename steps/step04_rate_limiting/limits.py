@@ -77,7 +77,9 @@ def account_key():
     #   Put two limits on login: `@limits.limiter.limit(limits.login_per_address)` and
     #   `@limits.limiter.limit(limits.login_per_account, key_func=limits.account_key)`;
     #   write `account_key()` so it returns a key built from the canonical username in the
-    #   JSON body (without ever raising: the view answers bad bodies).
+    #   JSON body (without ever raising: the view answers bad bodies). Count every attempt
+    #   (no `deduct_when`): a limit that counts only failures lets simultaneous guesses
+    #   through.
     #   Check: python -m workbook check 4    Stuck? python -m workbook hint 4 2
     return get_remote_address()
 
