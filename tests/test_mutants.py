@@ -121,6 +121,8 @@ def test_grading_gives_no_point_for_what_check_fails(step):
 # (Three steps, to keep the test run within its budget; the rubric test above covers every mutant.)
 GRADED_FOR_REAL = ["verify-password/rehash-before-verify", "register-schema/unknown-fields-excluded",
                    "login-limits/count-only-failures"]
+# ... and a correct rewrite that reaches the injected bug through a name of its own.
+REWRITES_GRADED = ["last-resort/direct-import-and-logger-exception"]
 
 
 def test_the_grader_withholds_exactly_the_mutated_exercises(tmp_path):
@@ -129,9 +131,10 @@ def test_the_grader_withholds_exactly_the_mutated_exercises(tmp_path):
     from workbook.grading import grade_folder
 
     chosen = [next(m for m in CATALOGUE if m.id == name and m.kind == "mutant") for name in GRADED_FOR_REAL]
-    for m in chosen:
+    rewrites = [next(m for m in CATALOGUE if m.id == name and m.kind == "equivalent") for name in REWRITES_GRADED]
+    for m in chosen + rewrites:
         mutants.materialize(m, tmp_path, COURSE)
-    numbers = sorted({m.step for m in chosen})
+    numbers = sorted({m.step for m in chosen + rewrites})
     earned = grade_folder(tmp_path, numbers)
     wrong = {m.exercise for m in chosen}
     for number in numbers:
