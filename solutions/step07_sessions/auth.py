@@ -113,15 +113,15 @@ def issue_tokens(user_id, family=None, expires_at=None, fresh=False):
         family = uuid.uuid4().hex
         expires_at = session_deadline()
         revocation.store().add_session(int(user_id), family, expires_at)
-    claims = {"fam": family}
-    remaining = max(1, int(expires_at - time.time()))
-    access_lifetime = min(remaining, seconds(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]))
-    access = create_access_token(identity=str(user_id), additional_claims=claims, fresh=fresh,
-                                 expires_delta=timedelta(seconds=access_lifetime))
-    refresh = create_refresh_token(identity=str(user_id), additional_claims=claims,
-                                   expires_delta=timedelta(seconds=remaining))
+    now = int(time.time())
+    # `exp` given as a claim: Flask-JWT-Extended lets additional claims override its own, so the
+    # refresh token ends exactly at the session's end, and no access token outlives it either.
+    access_ends = min(now + seconds(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]), expires_at)
+    access = create_access_token(identity=str(user_id), additional_claims={"fam": family, "exp": access_ends},
+                                 fresh=fresh)
+    refresh = create_refresh_token(identity=str(user_id), additional_claims={"fam": family, "exp": expires_at})
     return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-            "expires_in": access_lifetime}
+            "expires_in": access_ends - now}
 
 
 def session_deadline():
