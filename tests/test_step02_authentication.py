@@ -60,6 +60,26 @@ def stored_hashes(app):
         return {row[0]: row[1] for row in con.execute("SELECT username, password_hash FROM user")}
 
 
+def fix_of_a_failed_login(app, username, password):
+    """Where the fix belongs when the right password does not log in: 2.1 if what was stored is not an
+    argon2id hash of exactly this password, else 2.2."""
+    stored = stored_hashes(app).get(username) or ""
+    return "verify-password" if stored_hash_matches(stored, password) else "hash-password"
+
+
+def stored_hash_matches(stored, password):
+    """Is ``stored`` an argon2id hash of exactly ``password`` (checked with argon2-cffi, not the app)?"""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    if not (argon2_parameters(stored) or ("",))[0] == "argon2id":
+        return False
+    try:
+        return PasswordHasher().verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def argon2_parameters(stored):
     """(type, m, t, p) from '$argon2id$v=19$m=65536,t=3,p=4$...', or None if it is not an argon2 hash."""
     match = re.match(r"^\$(argon2(?:id|i|d))\$v=\d+\$m=(\d+),t=(\d+),p=(\d+)\$", stored or "")
@@ -82,11 +102,13 @@ def test_register_login_and_call_the_protected_route(app):
           f"POST /register should answer 201 {{'msg': 'User registered successfully'}}, got {r.status_code} {r.get_json()}")
     r = login(client)
     if r.status_code != 200 or "access_token" not in (r.get_json() or {}):
-        stored = argon2_parameters(stored_hashes(app).get("alice"))
-        # Which half is wrong: a stored value that is not an argon2id hash cannot verify (2.1); else 2.2.
-        check(stored and stored[0] == "argon2id", "hash-password",
-              f"login with the right password failed ({r.status_code}): what registration stored is not an "
-              "argon2id hash, so the password can never be checked against it")
+        # Which half is wrong: if what registration stored is not an argon2id hash OF THE PASSWORD
+        # (checked here with argon2 itself), the fix belongs in 2.1; if it is, in 2.2.
+        stored = stored_hashes(app).get("alice") or ""
+        check(stored_hash_matches(stored, PASSWORD), "hash-password",
+              f"login with the right password failed ({r.status_code}): what registration stored "
+              f"({stored[:16]!r}...) is not an argon2id hash of the password itself (a plain text, another "
+              "algorithm, or a changed password: lower-cased, cut short?), so it can never be checked")
         check(False, "verify-password", f"login with the right password failed: {r.status_code} {r.get_json()}")
     r = client.get("/protected", headers=bearer(r.get_json()["access_token"]))
     check(r.status_code == 200, "protect-route", f"/protected with a fresh token answered {r.status_code}")
@@ -137,12 +159,15 @@ def test_users_survive_a_restart(make_app):
     assert login(make_app().test_client()).status_code == 200, "after a restart, alice could not log in"
 
 
+@pytest.mark.exercise("hash-password")
 @pytest.mark.exercise("verify-password")
-def test_injection_strings_are_just_data(client):
+def test_injection_strings_are_just_data(app):
     """SQL in a login or a password is compared as text (parameterized queries): nobody gets in."""
+    client = app.test_client()
     sly = "x'); DROP TABLE user; -- and then some"
-    assert register(client, "alice", sly).status_code == 201, "a password containing SQL could not register"
-    assert login(client, "alice", sly).status_code == 200, "a password containing SQL could not log in"
+    check(register(client, "alice", sly).status_code == 201, "hash-password", "a password containing SQL could not register")
+    check(login(client, "alice", sly).status_code == 200, fix_of_a_failed_login(app, "alice", sly),
+          "a password containing SQL could not log in")
     for attempt in ("' OR '1'='1", "alice' --", "alice'; --"):
         r = login(client, attempt, "' OR '1'='1")
         assert r.status_code in (400, 401), f"the SQL injection login {attempt!r} answered {r.status_code}"
@@ -176,6 +201,25 @@ def test_same_password_gives_different_hashes(app):
     register(client, "bob")
     hashes = stored_hashes(app)
     assert hashes["alice"] != hashes["bob"], "two equal passwords gave equal hashes: no salt"
+
+
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
+def test_the_password_counts_as_typed(app):
+    """The password counts exactly as typed, case included: its lower-cased twin does not log in."""
+    client = app.test_client()
+    typed = "Violet Kettle Under A Quiet Moon, 42 Times"
+    assert register(client, "alice", typed).status_code == 201, "registration failed"
+    # Where a failure's fix belongs: is what was stored a hash of the password exactly as typed?
+    as_typed = stored_hash_matches(stored_hashes(app).get("alice") or "", typed)
+    where = "verify-password" if as_typed else "hash-password"
+    check(login(client, "alice", typed.lower()).status_code == 401, where,
+          "the password lower-cased logged in: " + ("the login changes the password before checking it" if as_typed
+          else "what was stored is a hash of a changed password (lower-cased?), not of the password as typed")
+          + ". Hash and check the password exactly as typed (NIST SP 800-63B-4: no case folding)")
+    check(login(client, "alice", typed).status_code == 200, where,
+          "the password exactly as typed does not log in: "
+          + ("the login changes it before checking" if as_typed else "what was stored is not its hash"))
 
 
 @pytest.mark.exercise("hash-password")

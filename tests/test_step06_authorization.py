@@ -11,6 +11,8 @@ from contextlib import closing
 
 import pytest
 
+from tests.verdict import check
+
 PASSWORD = "violet kettle under a quiet moon"
 NOTE_FIELDS = {"id", "title", "body", "created_at", "updated_at"}
 USER_FIELDS = {"id", "username", "role", "disabled"}
@@ -180,6 +182,7 @@ def test_a_demoted_admin_loses_access_on_the_next_request(world):
 
 
 @pytest.mark.exercise("role-check")
+@pytest.mark.exercise("field-allowlist")
 def test_admins_manage_users(world):
     """The admin lists users, promotes bob, disables alice; alice's token stops working at once."""
     listing = world.get("root", "/admin/users").get_json()
@@ -188,7 +191,10 @@ def test_admins_manage_users(world):
     assert r.status_code == 200 and r.get_json()["role"] == "admin", f"promoting bob answered {r.status_code}"
     assert world.get("bob", "/admin/users").status_code == 200, "bob, promoted, was refused"
     r = world.client.patch("/admin/users/1", json={"disabled": True}, headers=world.auth("root"))
-    assert r.status_code == 200 and r.get_json()["disabled"] is True, f"disabling alice answered {r.status_code}"
+    assert r.status_code == 200, f"disabling alice answered {r.status_code}"
+    check(r.get_json().get("disabled") is True, "field-allowlist",
+          f"the admin's answer shows disabled={r.get_json().get('disabled')!r}: UserOut must show it as a JSON "
+          "boolean (marshmallow 4's Boolean dumps SQLite's 0/1 as it is)")
     assert world.get("alice", "/notes").status_code == 401, "a disabled account's token still works"
     r = world.client.post("/login", json={"username": "alice", "password": PASSWORD})
     assert r.status_code == 401, "a disabled account could log in"
