@@ -147,7 +147,8 @@ def test_a_logout_in_one_worker_counts_in_the_other(workers):
     tokens = session(workers)
     assert workers.post("/logout", headers=bearer(tokens["access_token"])).status == 204, "logout failed"
     family = jwt_tools.read(tokens["refresh_token"])[1].get("fam")
-    ttl = redis_client(workers).ttl(f"revocation:family:{family}")
+    with redis_client(workers) as client:
+        ttl = client.ttl(f"revocation:family:{family}")
     refresh_left = jwt_tools.read(tokens["refresh_token"])[1]["exp"] - time.time()
     assert ttl > 0, f"the logout's entry in Redis has no expiry (TTL {ttl}): the store grows without bound"
     assert ttl >= refresh_left - 5, f"the logout's entry expires {refresh_left - ttl:.0f} s before the refresh token"
