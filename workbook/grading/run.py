@@ -189,7 +189,8 @@ def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter
     score(grade, run.steps)
     if not grade.flags:  # a flagged run is never cached: it is graded again next time
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"key": key, "notes": grade.notes, "seconds": grade.seconds,
+        cache.write_text(json.dumps({"key": key, "suite": run.key, "content": grade.content,
+                                     "notes": grade.notes, "seconds": grade.seconds,
                                      "tests": [t.__dict__ for t in grade.tests]}), encoding="utf-8")
     elif cache.exists():
         cache.unlink()
