@@ -189,3 +189,18 @@ def test_simultaneous_refreshes_across_workers_have_one_winner(workers):
     winner = next(r.json() for r in answers if r.status == 200)
     r = workers.post("/refresh", headers=bearer(winner["refresh_token"]))
     assert r.status == 401, f"the winner's new refresh token answered {r.status} after the reuse"
+
+
+@pytest.mark.exercise("logout")
+def test_logout_everywhere_with_redis(workers):
+    """With the Redis store, /logout/all ends every session of the user, whichever worker answers."""
+    name = f"w{uuid.uuid4().hex[:12]}"
+    assert workers.post("/register", json_body={"username": name, "password": PASSWORD}).status == 201
+    sessions = [workers.post("/login", json_body={"username": name, "password": PASSWORD}).json() for _ in range(3)]
+    assert workers.post("/logout/all", headers=bearer(sessions[0]["access_token"])).status == 204, "/logout/all failed"
+    for i, tokens in enumerate(sessions):
+        for _ in range(2):  # more than one worker, likely
+            r = workers.get("/protected", headers=bearer(tokens["access_token"]))
+            assert r.status == 401, f"after /logout/all session {i + 1}'s access token answered {r.status} (Redis store)"
+        r = workers.post("/refresh", headers=bearer(tokens["refresh_token"]))
+        assert r.status == 401, f"after /logout/all session {i + 1}'s refresh token answered {r.status} (Redis store)"
