@@ -34,6 +34,8 @@ ANSWER_TIMEOUT = float(os.environ.get("WORKBOOK_ANSWER_TIMEOUT", "20"))  # secon
 MAX_ANSWER = 8 * 1024**2  # bytes: a longer answer is refused unread (workbook/grading/host.py)
 MAX_TEXT = 4000  # characters kept of a log message or an error message
 MAX_LOGS = 200  # log records kept of one answer
+MAX_HEADERS = 200  # response headers of one answer
+MAX_OUTPUT = 64 * 1024  # characters kept of a CLI command's output
 
 
 def sandbox_limits():  # runs in the child, before the student's code (POSIX only)
@@ -196,9 +198,13 @@ def _check_answer(op: str, value) -> dict:
     for key, kind in expected.items():
         if not isinstance(value.get(key), kind) or isinstance(value.get(key), bool):
             raise ValueError(f"{op}: {key} is not {kind.__name__}")
-    if op == "request" and not all(isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h)
-                                   for h in value["headers"]):
-        raise ValueError("request: malformed headers")
+    if op == "request":
+        if len(value["headers"]) > MAX_HEADERS or not all(
+                isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) and len(x) <= MAX_TEXT for x in h)
+                for h in value["headers"]):
+            raise ValueError("request: malformed or too many headers")
+    if op == "cli":
+        value["output"] = value["output"][-MAX_OUTPUT:]
     return value
 
 
