@@ -28,6 +28,7 @@ the user to a login that cannot work either (it must record the new session); 50
 server, not you, try again shortly", and monitoring sees an outage, not a wave of bad logins.
 """
 
+import math
 import sqlite3
 import time
 
@@ -145,9 +146,8 @@ class RedisStore:
             raise StoreUnavailable(f"Redis: {type(error).__name__}") from error
 
     def add(self, key, expires_at):
-        ttl = int(expires_at - time.time())
-        if ttl <= 0:
-            return True  # the token has expired: nothing left to revoke
+        # Whole seconds, rounded up: a token in its last second is still marked, for one second.
+        ttl = max(1, math.ceil(expires_at - time.time()))
         # SET NX: atomic, so of two requests racing, exactly one gets True.
         return self._run(lambda r: bool(r.set(self.PREFIX + key, 1, nx=True, ex=ttl)))
 
