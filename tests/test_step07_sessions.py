@@ -125,6 +125,15 @@ def test_an_unreachable_store_fails_closed(world, make_app):
     assert r.status_code == 503, f"a refresh with the store down answered {r.status_code}, expected 503"
 
 
+@pytest.mark.exercise("revocation-check")
+def test_an_unknown_store_is_refused_at_start(make_app):
+    """REVOCATION_STORAGE_URI that is neither unset nor redis:// stops the app from starting, saying why."""
+    with pytest.raises(Exception) as refused:
+        make_app(REVOCATION_STORAGE_URI="memcached://127.0.0.1:11211")
+    assert "REVOCATION_STORAGE_URI" in str(refused.value), (
+        f"an unknown revocation store was refused without naming the setting: {refused.value}")
+
+
 # --------------------------------------------------------------------------------------------
 # exercise 7.2 refresh-rotation
 # --------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import time
 
 from flask import current_app
 
-from . import db, errors, logs
+from . import config, db, errors, logs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS revoked (
@@ -181,7 +181,10 @@ def init_app(app):
     if uri and str(uri).startswith(("redis://", "rediss://", "unix://")):
         store = RedisStore(uri)
     elif uri:
-        raise ValueError(f"REVOCATION_STORAGE_URI must be unset (SQLite) or redis://...; got {uri!r}")
+        # Refuse to start (a click exception: `flask run` prints just this) rather than guess.
+        raise config.InsecureConfigError(
+            f"REVOCATION_STORAGE_URI must be unset (the app's SQLite database) or redis://host:6379/0, "
+            f"not {uri!r}: without a store that works, no session could ever be ended.")
     else:
         store = SqliteStore(app)
     app.extensions["revocation_store"] = store
