@@ -267,6 +267,7 @@ def test_unknown_user_and_wrong_password_look_the_same(client):
     assert sorted(wrong.headers.keys()) == sorted(unknown.headers.keys()), "the headers differ"
 
 
+@pytest.mark.exercise("hash-password")
 @pytest.mark.exercise("verify-password")
 def test_old_hashes_are_upgraded_on_login(make_app):
     """When the cost parameters go up, a user's hash is re-made with them at the next login."""
@@ -274,11 +275,17 @@ def test_old_hashes_are_upgraded_on_login(make_app):
     register(old.test_client())
     before = argon2_parameters(stored_hashes(old)["alice"])
     new = make_app(ARGON2_TIME_COST=2)
-    assert login(new.test_client()).status_code == 200, "after the cost changed, alice could not log in"
+    check(login(new.test_client()).status_code == 200, fix_of_a_failed_login(new, "alice", PASSWORD),
+          "after the cost changed, alice could not log in")
     after = argon2_parameters(stored_hashes(new)["alice"])
-    assert before and after and (before[2], after[2]) == (1, 2), (
-        f"the hash was not upgraded at login: t={before and before[2]} before, t={after and after[2]} after"
-    )
+    if not (before and after and (before[2], after[2]) == (1, 2)):
+        register(new.test_client(), "bob", "a different passphrase entirely")
+        fresh = argon2_parameters(stored_hashes(new).get("bob"))
+        check(fresh and fresh[2] == 2, "hash-password",
+              f"a new hash made with ARGON2_TIME_COST=2 has t={fresh and fresh[2]}: hash_password ignores the "
+              "app's cost configuration (use _hasher(), built from ARGON2_*), so no hash can ever be upgraded")
+        check(False, "verify-password",
+              f"the hash was not upgraded at login: t={before and before[2]} before, t={after and after[2]} after")
     assert login(new.test_client()).status_code == 200, "the upgraded hash does not verify"
 
 
@@ -482,7 +489,10 @@ def test_no_password_or_hash_in_responses_tokens_or_logs(app, caplog):
         seen.append(r.get_data(as_text=True) + str(r.headers))
     token = login(client).get_json()["access_token"]
     seen.append(str(jwt_tools.read(token)))
-    seen.append(client.get("/protected", headers=bearer(token)).get_data(as_text=True))
+    try:
+        seen.append(client.get("/protected", headers=bearer(token)).get_data(as_text=True))
+    except Exception:  # a broken /protected is exercise 2.3's failure, reported by its own checks
+        pass
     seen.append(caplog.text)
     stored = stored_hashes(app)["alice"]
     for text in seen:
