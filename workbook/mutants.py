@@ -420,6 +420,7 @@ def _starts_processes(item) -> bool:
     return bool(code and "subprocess" in code.co_names)
 
 
+@pytest.hookimpl(tryfirst=True)  # before any fixture is set up: a skipped copy costs nothing
 def pytest_runtest_setup(item):
     name = _root_name(item)
     plan = _spec.get(name)
