@@ -6,6 +6,7 @@ server, with `flask --app ... create-admin` (commands.py).
 """
 
 from flask import Blueprint
+from flask_jwt_extended import current_user
 from marshmallow import ValidationError
 
 from . import auth, authz, db, errors, logs, notes, schemas
@@ -31,7 +32,14 @@ def list_users():
 @authz.admin_required
 def update_user(user_id):
     changes = schemas.AdminUserPatch().load(auth.json_body())
-    if not db.update_user(user_id, **changes):
+    try:
+        found = db.update_user(user_id, **changes)
+    except db.LastAdmin:
+        logs.event("admin.last_admin_kept", admin_user_id=current_user["id"], target_user_id=user_id, changes=changes)
+        return errors.problem(409, "This would leave no enabled admin: make another admin first.",
+                              request_id=logs.request_id())
+    if not found:
         return errors.problem(404, "There is no such user.", request_id=logs.request_id())
-    logs.event("admin.user_updated", target_user_id=user_id, changes=changes)
+    # Who changed whom, and how (ASVS 5.0 V16.2.1: the log says who did it).
+    logs.event("admin.user_updated", admin_user_id=current_user["id"], target_user_id=user_id, changes=changes)
     return schemas.UserOut().dump(db.get_user_by_id(user_id))
