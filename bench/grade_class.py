@@ -91,7 +91,8 @@ def main() -> int:
         stop.set()
         child = resource.getrusage(resource.RUSAGE_CHILDREN)
         print(f"{len(grades)} students x {len(load().steps)} steps: {wall:.1f} s wall, "
-              f"{child.ru_utime + child.ru_stime:.0f} s CPU in the grading processes")
+              f"{child.ru_utime + child.ru_stime:.0f} s CPU in the grading processes"
+              + ("" if args.trusted else " outside the sandboxes (bwrap's children are not counted: --trusted counts all)"))
         print(f"peak resident memory of the whole machine during grading: {peak['kb'] / 1024:.0f} MiB; "
               f"largest single process: {child.ru_maxrss / 1024:.0f} MiB")
         for g in grades:  # an honest submission that lost points: say which check, and why
