@@ -11,7 +11,7 @@ import click
 from flask.cli import with_appcontext
 from marshmallow import ValidationError
 
-from . import db, passwords, schemas
+from . import db, logs, passwords, schemas
 
 
 @click.command("create-admin")
@@ -43,5 +43,7 @@ def set_role(username, role):
     user = db.get_user(schemas.canonical_username(username))
     if user is None:
         raise click.ClickException(f"There is no user {username!r}.")
-    db.update_user(user["id"], role=role)
+    db.update_user(user["id"], keep_an_admin=False, role=role)  # the operator may demote the last admin
+    # The security log says who did it: an operator on the server (ASVS 5.0 V16.2.1).
+    logs.security_log.info("admin.role_set by=operator(flask set-role) target_user_id=%r role=%r", user["id"], role)
     click.echo(f"{user['username']!r} is now {role}.")

@@ -148,6 +148,16 @@ def note_id():
              "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}]
 
 
+def etag():
+    return {"ETag": {"description": 'The note\'s version, e.g. "3": send it back in If-Match to change only that '
+                                    "version.", "schema": {"type": "string"}}}
+
+
+def if_match():
+    return {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+            "description": 'Change the note only if it is still at this version (its ETag, e.g. "3"); `*`: any.'}
+
+
 def not_yours():
     """Object-level authorization (notes.py): another user's note is exactly as missing as a deleted one."""
     return {"404": error("No such note: it does not exist, or it is not yours (the same answer either way).")}
@@ -207,7 +217,7 @@ ROUTES = {
         "requestBody": body(schemas.NoteIn),
         "responses": {"201": {**answer("Created.", schemas.NoteOut),
                               "headers": {"Location": {"description": "The new note's address.",
-                                                       "schema": {"type": "string"}}}},
+                                                       "schema": {"type": "string"}}, **etag()}},
                       **body_errors(), **token_errors(), **too_many(), **unexpected()},
     },
     ("/notes", "get"): {
@@ -222,15 +232,16 @@ ROUTES = {
         "summary": "One of your notes.",
         "security": [{"bearer": []}],
         "parameters": note_id(),
-        "responses": {"200": answer("The note.", schemas.NoteOut), **not_yours(), **token_errors(), **too_many(),
-                      **unexpected()},
+        "responses": {"200": {**answer("The note.", schemas.NoteOut), "headers": etag()}, **not_yours(),
+                      **token_errors(), **too_many(), **unexpected()},
     },
     ("/notes/{note_id}", "patch"): {
         "summary": "Change the title or the body of one of your notes.",
         "security": [{"bearer": []}],
-        "parameters": note_id(),
+        "parameters": [*note_id(), if_match()],
         "requestBody": body(schemas.NotePatch),
-        "responses": {"200": answer("The changed note.", schemas.NoteOut), **body_errors(), **not_yours(),
+        "responses": {"200": {**answer("The changed note.", schemas.NoteOut), "headers": etag()}, **body_errors(),
+                      **not_yours(), "412": error("If-Match: the note has changed since that version."),
                       **token_errors(), **too_many(), **unexpected()},
     },
     ("/notes/{note_id}", "delete"): {
@@ -253,8 +264,8 @@ ROUTES = {
                         "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}],
         "requestBody": body(schemas.AdminUserPatch),
         "responses": {"200": answer("The changed account.", schemas.UserOut), **body_errors(),
-                      "404": error("No such account."), **admins_only(), **token_errors(), **too_many(),
-                      **unexpected()},
+                      "404": error("No such account."), "409": error("This would leave no enabled admin."),
+                      **admins_only(), **token_errors(), **too_many(), **unexpected()},
     },
 }
 

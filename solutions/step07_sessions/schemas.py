@@ -218,6 +218,16 @@ class PasswordChangeSchema(Schema):
     )
 
 
+class JSONBoolean(fields.Boolean):
+    """JSON's true or false, nothing else. marshmallow's Boolean takes 1, "yes" and "on" too, and
+    even Boolean(truthy={True}) takes 1, because 1 == True in Python (and so 1 is in {True})."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class AdminUserPatch(Schema):
     role = fields.String(validate=validate.OneOf(["user", "admin"]))
-    disabled = fields.Boolean(truthy={True}, falsy={False})  # JSON true or false, nothing else
+    disabled = JSONBoolean()

@@ -10,6 +10,7 @@ demoted admin's refresh token must not outlive the decision.
 """
 
 from flask import Blueprint
+from flask_jwt_extended import current_user
 from marshmallow import ValidationError
 
 from . import auth, authz, db, errors, logs, notes, revocation, schemas
@@ -36,9 +37,16 @@ def list_users():
 def update_user(user_id):
     changes = schemas.AdminUserPatch().load(auth.json_body())
     before = db.get_user_by_id(user_id)
-    if not db.update_user(user_id, **changes):
+    try:
+        found = db.update_user(user_id, **changes)
+    except db.LastAdmin:
+        logs.event("admin.last_admin_kept", admin_user_id=current_user["id"], target_user_id=user_id, changes=changes)
+        return errors.problem(409, "This would leave no enabled admin: make another admin first.",
+                              request_id=logs.request_id())
+    if not found:
         return errors.problem(404, "There is no such user.", request_id=logs.request_id())
     if "disabled" in changes or (before["role"] == "admin" and changes.get("role") == "user"):
         revocation.revoke_sessions_of(user_id)
-    logs.event("admin.user_updated", target_user_id=user_id, changes=changes)
+    # Who changed whom, and how (ASVS 5.0 V16.2.1: the log says who did it).
+    logs.event("admin.user_updated", admin_user_id=current_user["id"], target_user_id=user_id, changes=changes)
     return schemas.UserOut().dump(db.get_user_by_id(user_id))

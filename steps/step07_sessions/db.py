@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS note (
     title      TEXT    NOT NULL,
     body       TEXT    NOT NULL,
     created_at TEXT    NOT NULL,
-    updated_at TEXT    NOT NULL
+    updated_at TEXT    NOT NULL,
+    version    INTEGER NOT NULL DEFAULT 1  -- +1 at every change: the note's ETag (notes.py)
 );
 CREATE INDEX IF NOT EXISTS note_owner ON note (owner_id, id);
 """
@@ -43,8 +44,17 @@ MIGRATIONS = {
 }
 
 
+NOTE_MIGRATIONS = {
+    "version": "ALTER TABLE note ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+}
+
+
 class UsernameTaken(Exception):
     """Another account already has this username."""
+
+
+class LastAdmin(Exception):
+    """The change would leave no enabled admin."""
 
 
 def get_db():
@@ -75,6 +85,11 @@ def init_app(app):
         if columns:  # an existing user table: add what is missing (CREATE ... IF NOT EXISTS won't)
             for column, statement in MIGRATIONS.items():
                 if column not in columns:
+                    db.execute(statement)
+        note_columns = {row["name"] for row in db.execute("PRAGMA table_info(note)")}
+        if note_columns:
+            for column, statement in NOTE_MIGRATIONS.items():
+                if column not in note_columns:
                     db.execute(statement)
         db.executescript(SCHEMA)
         db.commit()
@@ -115,12 +130,27 @@ def list_users(limit, offset):
     return rows, total
 
 
-def update_user(user_id, **changes):
-    """Set `role` and/or `disabled` (the only columns an admin may change); False if no such user."""
+def update_user(user_id, keep_an_admin=True, **changes):
+    """Set `role` and/or `disabled` (the only columns an admin may change); False if no such user.
+
+    With keep_an_admin (the API; the operator's `flask set-role` may do anything), raises
+    LastAdmin and changes nothing if no enabled admin would be left. The check and the change
+    are one transaction, begun IMMEDIATE (it takes the write lock first): two admins demoting
+    each other at the same moment are serialized, and the second one is refused. Checking
+    first and writing after, in two steps, would let both through.
+    """
     allowed = {key: changes[key] for key in ("role", "disabled") if key in changes}
     db = get_db()
-    for column, value in allowed.items():  # column names come from the tuple above, never from input
-        db.execute(f"UPDATE user SET {column} = ? WHERE id = ?", (value, user_id))
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for column, value in allowed.items():  # column names come from the tuple above, never from input
+            db.execute(f"UPDATE user SET {column} = ? WHERE id = ?", (value, user_id))
+        admins = db.execute("SELECT COUNT(*) FROM user WHERE role = 'admin' AND disabled = 0").fetchone()[0]
+        if keep_an_admin and admins == 0:
+            raise LastAdmin(user_id)
+    except BaseException:
+        db.rollback()
+        raise
     db.commit()
     return get_user_by_id(user_id) is not None
 
@@ -156,11 +186,18 @@ def get_note(note_id, owner_id):
     ).fetchone()
 
 
-def update_note(note_id, owner_id, title, body):
+def update_note(note_id, owner_id, title=None, body=None, if_version=None):
+    """Change the fields given (None: keep it) in one statement; with if_version, only if the note
+    is still at that version. True if the note was changed.
+
+    One UPDATE, not read-merge-write: a field this request does not change keeps whatever value
+    another request gave it meanwhile (no lost update).
+    """
     db = get_db()
     cursor = db.execute(
-        "UPDATE note SET title = ?, body = ?, updated_at = ? WHERE id = ? AND owner_id = ?",
-        (title, body, _now(), note_id, owner_id),
+        "UPDATE note SET title = COALESCE(?, title), body = COALESCE(?, body), updated_at = ?,"
+        " version = version + 1 WHERE id = ? AND owner_id = ? AND (? IS NULL OR version = ?)",
+        (title, body, _now(), note_id, owner_id, if_version, if_version),
     )
     db.commit()
     return cursor.rowcount == 1

@@ -41,6 +41,23 @@ def page_args():
                              request_id=logs.request_id()))
 
 
+def with_etag(note, status=200, headers=None):
+    """The note as JSON, with its version as a strong ETag (RFC 9110 §8.8.3): `If-Match: "3"`
+    on a PATCH then means "only if nobody changed it since I read version 3"."""
+    return schemas.NoteOut().dump(note), status, {"ETag": f'"{note["version"]}"', **(headers or {})}
+
+
+def expected_version():
+    """The version an If-Match header asks for: None without one (or with `*`, any version)."""
+    sent = request.headers.get("If-Match")
+    if sent is None or sent.strip() == "*":
+        return None
+    tag = sent.strip()
+    if not (len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit()):
+        return 0  # not one of our ETags (several, weak, malformed): it matches no version
+    return int(tag[1:-1])
+
+
 def not_found(note_id):
     logs.event("note.not_found", user_id=current_user["id"], note_id=note_id)
     return errors.problem(404, "There is no such note.", request_id=logs.request_id())
@@ -52,7 +69,7 @@ def create():
     data = schemas.NoteIn().load(auth.json_body())
     note_id = db.create_note(current_user["id"], data["title"], data["body"])
     note = db.get_note(note_id, current_user["id"])
-    return schemas.NoteOut().dump(note), 201, {"Location": f"/notes/{note_id}"}
+    return with_etag(note, 201, {"Location": f"/notes/{note_id}"})
 
 
 @bp.get("")
@@ -74,20 +91,22 @@ def read(note_id):
     note = db.get_note(note_id, current_user["id"])
     if note is None:
         return not_found(note_id)
-    return schemas.NoteOut().dump(note)
+    return with_etag(note)
 
 
 @bp.patch(f"/{NOTE_ID}")
 @jwt_required()
 def update(note_id):
+    """Change the fields sent, in one statement (db.update_note): two PATCHes of different fields
+    at once both count. With If-Match, only if the note is still at that version: else 412."""
     changes = schemas.NotePatch().load(auth.json_body())
-    note = db.get_note(note_id, current_user["id"])
-    if note is None:
-        return not_found(note_id)
-    title, body = changes.get("title", note["title"]), changes.get("body", note["body"])
-    if not db.update_note(note_id, current_user["id"], title, body):
-        return not_found(note_id)
-    return schemas.NoteOut().dump(db.get_note(note_id, current_user["id"]))
+    if not db.update_note(note_id, current_user["id"], changes.get("title"), changes.get("body"),
+                          if_version=expected_version()):
+        if db.get_note(note_id, current_user["id"]) is None:
+            return not_found(note_id)
+        return errors.problem(412, "The note has changed since you read it (If-Match): read it again, then "
+                                   "send your change.", request_id=logs.request_id())
+    return with_etag(db.get_note(note_id, current_user["id"]))
 
 
 @bp.delete(f"/{NOTE_ID}")
