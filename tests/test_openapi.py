@@ -192,6 +192,8 @@ def test_a_browser_authorizes_in_swagger_ui_and_calls_protected(tmp_path):
             try:
                 page = browser.new_page()
                 page.set_default_timeout(15_000)
+                blocked = []  # what the page's Content-Security-Policy refused, if anything
+                page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
                 page.goto(f"{server.url}/docs")
                 page.wait_for_selector("#operations-default-post_register")
                 token = page.evaluate("""async ([name, password]) => {
@@ -216,6 +218,7 @@ def test_a_browser_authorizes_in_swagger_ui_and_calls_protected(tmp_path):
                 shown = page.inner_text("#operations-default-get_protected .live-responses-table tbody "
                                         ".response-col_description pre")
                 assert json.loads(shown)["logged_in_as"] == name
+                assert not blocked, f"the docs page's Content-Security-Policy blocked: {blocked[:3]}"
             finally:
                 browser.close()
     finally:

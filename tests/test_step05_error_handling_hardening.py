@@ -1,0 +1,46 @@
+"""Step 05 — what every answer says about itself, and what the database file lets others read.
+
+- Every API answer carries a Content-Security-Policy for a JSON API, `default-src 'none';
+  frame-ancestors 'none'` (OWASP REST Security Cheat Sheet): should a browser ever render one
+  (an error page, a reflected field), no script runs and no site can frame it.
+- The SQLite file holds the password hashes: it is created readable by the server's user only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+PASSWORD = "violet kettle under a quiet moon"
+
+
+@pytest.mark.exercise("problem-details")
+@pytest.mark.parametrize("method, path", [("GET", "/health"), ("POST", "/login"), ("GET", "/nothing-here"),
+                                          ("DELETE", "/health"), ("GET", "/protected")])
+def test_every_answer_forbids_scripts_and_framing(client, method, path):
+    """Every answer, success or error, says Content-Security-Policy: default-src 'none'; frame-ancestors 'none'."""
+    r = client.open(path, method=method, json={"username": "alice", "password": PASSWORD})
+    policy = {d.strip().split(" ")[0]: d.strip() for d in r.headers.get("Content-Security-Policy", "").split(";") if d.strip()}
+    assert policy.get("default-src") == "default-src 'none'", (
+        f"{method} {path} ({r.status_code}) has no Content-Security-Policy with default-src 'none': "
+        f"{r.headers.get('Content-Security-Policy')!r}")
+    assert policy.get("frame-ancestors") == "frame-ancestors 'none'", f"{method} {path} may be framed by any site"
+
+
+@pytest.mark.exercise("last-resort")
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX; on Windows the folder's ACL decides")
+def test_the_database_file_is_private_to_the_server(make_app, tmp_path):
+    """The SQLite file with the password hashes is created 0600: no other account on the machine can read it."""
+    path = tmp_path / "private.sqlite"
+    old = os.umask(0o022)  # the common default: new files readable by everyone
+    try:
+        app = make_app(DATABASE=str(path))
+    finally:
+        os.umask(old)
+    assert app.test_client().post("/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode & 0o077 == 0, (
+        f"the database file is created with mode {oct(mode)}: other users of the machine can read the password "
+        "hashes. Create it 0600 before sqlite3 opens it")
