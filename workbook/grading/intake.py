@@ -51,6 +51,13 @@ def display_name(entry_name: str) -> str:
 
 def _lms_zip(folder: Path) -> Path | None:
     """The one zip an LMS export's per-student folder holds (at most one level down), if that is all it is."""
+    try:
+        return _find_lms_zip(folder)
+    except OSError:  # an unreadable folder: graded (as nothing) like any other, never fatal
+        return None
+
+
+def _find_lms_zip(folder: Path) -> Path | None:
     if (folder / "steps").is_dir() or any(p.is_dir() and p.name.startswith("step") for p in folder.iterdir()):
         return None
     zips = [p for p in folder.glob("*.zip") if p.is_file() and not p.is_symlink()]

@@ -149,6 +149,9 @@ def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter
         except (ValueError, KeyError, TypeError):
             pass
     present = [s for s in run.steps if (dest / s.slug / "__init__.py").is_file()]
+    for s in run.steps:
+        if (dest / s.slug).is_dir() and s not in present:
+            grade.notes.append(f"{s.slug}/__init__.py is missing: 0 points for step {s.number}")
     numbers = {s.number for s in present}
     files = [f for f in run.files if lesson_of(f) in numbers] + [f for f in run.extra if lesson_of(f) in numbers]
     if not files:
@@ -178,6 +181,10 @@ def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter
                            else "the grading run stopped early")
     else:
         grade.tests = results_of(data)
+        if data.get("collection_errors"):  # the course's tests, not the student: say it loudly, cache nothing
+            grade.notes.append("the tests could not be collected: "
+                               + str(data["collection_errors"][0].get("reason", ""))[-300:])
+            grade.flags.append("the grading run stopped early")
     grade.flags += _read_events(events)
     written = _size(writable)
     if written > bwrap.WRITTEN_BYTES:
