@@ -4,14 +4,19 @@
   frame-ancestors 'none'` (OWASP REST Security Cheat Sheet): should a browser ever render one
   (an error page, a reflected field), no script runs and no site can frame it.
 - The SQLite file holds the password hashes: it is created readable by the server's user only.
+- `flask run --debugger` (the debugger without debug mode) is refused like `--debug`.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
+
+from tests.harness import free_port, strong_key
 
 PASSWORD = "violet kettle under a quiet moon"
 
@@ -44,3 +49,19 @@ def test_the_database_file_is_private_to_the_server(make_app, tmp_path):
     assert mode & 0o077 == 0, (
         f"the database file is created with mode {oct(mode)}: other users of the machine can read the password "
         "hashes. Create it 0600 before sqlite3 opens it")
+
+
+@pytest.mark.exercise("last-resort")
+def test_flask_run_with_the_debugger_alone_is_refused(step, tmp_path):
+    """`flask run --debugger` (DEBUG stays off) stops with a message instead of serving the console at /console."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update(FLASK_JWT_SECRET_KEY=strong_key(), FLASK_DATABASE=str(tmp_path / "d.sqlite"))
+    command = [sys.executable, "-m", "flask", "--app", step.step.slug, "run", "--debugger", "--no-reload",
+               "--host", "127.0.0.1", "--port", str(free_port())]
+    try:
+        done = subprocess.run(command, cwd=step.root, env=env, capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail("`flask run --debugger` started serving: the Werkzeug console at /console runs Python for "
+                    "anyone who gets past its PIN. Refuse it in create_app, as --debug is refused", pytrace=False)
+    assert done.returncode != 0 and "debugger" in done.stderr + done.stdout, (
+        f"`flask run --debugger` exited {done.returncode} without saying why: {done.stderr[-300:]}")
