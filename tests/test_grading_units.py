@@ -252,3 +252,14 @@ def test_grade_usage_errors(tmp_path):
         assert result.exit_code == 2 and words in result.output, result.output
     result = CliRunner().invoke(main, ["grade", "merge", "--out", str(tmp_path / "o"), str(tmp_path / "subs")])
     assert result.exit_code == 2 and "results.json" in result.output, result.output
+
+
+def test_a_venv_holding_the_repository_does_not_bring_it_into_view(tmp_path):
+    """A folder to hide that lies inside a bound folder (a venv made in the repository) gets an empty
+    tmpfs over it; one outside every bound folder needs nothing."""
+    inside = os.path.join(sys.prefix, "course-repo")
+    spec = {"host_dir": str(tmp_path), "root": str(tmp_path), "writable": [], "hide": [inside, str(tmp_path / "out")]}
+    argv = bwrap.wrap(["true"], spec)
+    pairs = list(zip(argv, argv[1:]))
+    assert ("--tmpfs", inside) in pairs and ("--tmpfs", str(tmp_path / "out")) not in pairs
+    assert argv.index(inside) > argv.index(sys.prefix), "the tmpfs must go over the venv's bind, after it"

@@ -145,15 +145,19 @@ def base_args() -> list[str]:
 SAFE_ENV = ("PYTHONUNBUFFERED", "PYTHONHASHSEED", "PYTHONIOENCODING")
 
 
-def wrap(argv: list[str], spec: dict, env: dict[str, str] | None = None, cwd: str | None = None,
-         network: bool = False) -> list[str]:
-    """``bwrap <the student's sandbox> -- argv``: argv runs with only the spec's folders in view.
+def _within(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
-    ``network=True`` (a live server the tests reach over HTTP) keeps the host's network namespace:
-    the one namespace a sandbox shares, and only for `grade --http`."""
+
+def wrap(argv: list[str], spec: dict, env: dict[str, str] | None = None, cwd: str | None = None) -> list[str]:
+    """``bwrap <the student's sandbox> -- argv``: argv runs with only the spec's folders in view."""
     args = [shutil.which("bwrap") or "bwrap", *base_args()]
-    if network:
-        args.insert(args.index("--unshare-all") + 1, "--share-net")
+    # A venv made inside the course's repository (or beside the submissions) would bring them into
+    # view with it: an empty tmpfs goes over each of those folders.
+    for hidden in spec.get("hide", []):
+        if any(_within(hidden, bound) for bound in interpreter_paths()):
+            args += ["--tmpfs", hidden]
     args += ["--ro-bind", spec["host_dir"], spec["host_dir"]]
     args += ["--ro-bind", spec["root"], spec["root"]]
     for path in spec.get("writable", []):
@@ -362,9 +366,14 @@ def sweep() -> None:
 
 
 def write_spec(path: Path, *, root: Path, host_dir: Path, writable: list[Path], cgroup: Cgroup | None,
-               events: Path, mode: str) -> dict:
+               events: Path, mode: str, hide: list[Path] = ()) -> dict:
+    """The student's sandbox, as a file the grading pytest process reads (WORKBOOK_SANDBOX_SPEC).
+    ``hide``: folders that must stay out of view even if a bound folder holds them (the repository,
+    the submissions, the output)."""
+    repo = Path(__file__).resolve().parent.parent.parent
     spec = {"mode": mode, "root": str(root), "host_dir": str(host_dir), "writable": [str(w) for w in writable],
-            "cgroup": cgroup.paths if cgroup else None, "events": str(events)}
+            "cgroup": cgroup.paths if cgroup else None, "events": str(events),
+            "hide": sorted({str(repo), *(str(Path(h).resolve()) for h in hide)})}
     path.write_text(json.dumps(spec), encoding="utf-8")
     return spec
 

@@ -55,6 +55,7 @@ class Run:
     trusted: bool
     timeout: float
     answer_timeout: float
+    hide: list[Path]  # the submissions, the output, the hidden tests: never in a sandbox's view
 
 
 def suite_key(files: list[Path], extra_sources: list[Path], options: str) -> str:
@@ -163,7 +164,7 @@ def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter
     cgroup = None if run.trusted else bwrap.Cgroup()
     spec_path = work / "spec.json"
     bwrap.write_spec(spec_path, root=dest, host_dir=run.host_dir, writable=[writable], cgroup=cgroup,
-                     events=events, mode="trusted" if run.trusted else "bwrap")
+                     events=events, mode="trusted" if run.trusted else "bwrap", hide=run.hide)
     before = own_files_fingerprint() if run.trusted else ""
     try:
         data, problem, grade.seconds, _ = run_pytest(
@@ -263,7 +264,8 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
             run = Run(course=course, steps=steps, files=files, extra=extra, scratch=scratch, host_dir=host_dir,
                       out=out, key=suite_key(files, extra_sources, f"http={http};steps={[s.number for s in steps]};"
                                              f"trusted={trusted}"),
-                      trusted=trusted, timeout=timeout, answer_timeout=answer_timeout)
+                      trusted=trusted, timeout=timeout, answer_timeout=answer_timeout,
+                      hide=[submissions, out, *([Path(extra_tests)] if extra_tests else [])])
             # Twice as many students as cores, and one more: much of a run is waiting (a server
             # booting, a hanging submission's time-outs), not computing.
             with ThreadPoolExecutor(max_workers=jobs or 2 * (os.cpu_count() or 2) + 1) as pool:
