@@ -156,7 +156,7 @@ def wrap(argv: list[str], spec: dict, env: dict[str, str] | None = None, cwd: st
     # A venv made inside the course's repository (or beside the submissions) would bring them into
     # view with it: an empty tmpfs goes over each of those folders.
     for hidden in spec.get("hide", []):
-        if any(_within(hidden, bound) for bound in interpreter_paths()):
+        if any(_within(hidden, bound) for bound in [*interpreter_paths(), "/usr"]):
             args += ["--tmpfs", hidden]
     args += ["--ro-bind", spec["host_dir"], spec["host_dir"]]
     args += ["--ro-bind", spec["root"], spec["root"]]
