@@ -126,7 +126,15 @@ class InsecureConfigError(click.ClickException):
 
 
 def check_not_debug(debug):
-    """Refuse debug mode: the Werkzeug debugger is a Python console for anyone who can reach it."""
+    """Refuse debug mode, and the debugger on its own: the Werkzeug debugger is a Python console for
+    anyone who can reach it. `flask run --debugger` turns it on without turning DEBUG on, so the
+    options of the `flask run` that is loading this app are read too."""
+    run = click.get_current_context(silent=True)
+    if run is not None and run.info_name == "run" and run.params.get("debugger"):
+        raise InsecureConfigError(
+            "`flask run --debugger` serves the Werkzeug debugger, a Python console at /console, to anyone "
+            "who can reach the server and get past its PIN (ASVS 5.0 V13.4.2). Run without --debugger."
+        )
     if debug:
         raise InsecureConfigError(
             "Debug mode is on (FLASK_DEBUG or `flask run --debug`). Its debugger runs Python code "

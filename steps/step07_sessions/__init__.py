@@ -62,7 +62,12 @@ def create_app(test_config=None):
 
 
 def security_headers(response):
-    """On every response: no MIME sniffing; and no caching of anything an API says (tokens, user data)."""
+    """On every response: no MIME sniffing; no caching of anything an API says (tokens, user data);
+    and a Content-Security-Policy for a JSON API: nothing may load, nothing may frame it (OWASP REST
+    Security Cheat Sheet, "Security headers"). Should a browser ever render an answer, no script
+    runs. HSTS (Strict-Transport-Security) is not set here: it belongs where TLS ends (the reverse
+    proxy or load balancer), and this app speaks plain HTTP behind it."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
     return response

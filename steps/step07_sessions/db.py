@@ -63,6 +63,7 @@ def get_db():
         # timeout: wait up to 10 s for another request's write lock instead of failing.
         g.db = sqlite3.connect(current_app.config["DATABASE"], timeout=10)
         g.db.row_factory = sqlite3.Row
+        g.db.execute("PRAGMA foreign_keys = ON")  # SQLite enforces REFERENCES only when asked, per connection
     return g.db
 
 
@@ -72,6 +73,13 @@ def close_db(exception=None):
         db.close()
 
 
+def create_private(path):
+    """Create the database file readable and writable by this process's user only (0600): it holds
+    the password hashes. sqlite3 would create it with the umask's default, often world-readable."""
+    if path != ":memory:" and not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def init_app(app):
     """Default DATABASE to the instance folder, create the schema, close connections after each request."""
     if not app.config.get("DATABASE"):
@@ -79,6 +87,7 @@ def init_app(app):
         # One file per app package (solutions-step02_authentication.sqlite...): no two share users.
         app.config["DATABASE"] = os.path.join(app.instance_path, f"{app.name.replace('.', '-')}.sqlite")
     app.teardown_appcontext(close_db)
+    create_private(app.config["DATABASE"])
     with app.app_context():
         db = get_db()
         columns = {row["name"] for row in db.execute("PRAGMA table_info(user)")}

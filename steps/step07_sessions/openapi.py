@@ -301,6 +301,18 @@ def init_app(app):
         app.register_blueprint(bp)
 
 
+# Swagger UI is a page, not JSON: it may load its script and style from here, and call the API
+# (security_headers in __init__.py keeps a policy that is already set).
+DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+               "connect-src 'self'; frame-ancestors 'none'")
+
+
+@bp.after_request
+def docs_policy(response):
+    response.headers["Content-Security-Policy"] = DOCS_POLICY
+    return response
+
+
 @bp.get("/openapi.json")
 def openapi_json():
     spec = current_app.extensions.get("openapi")
