@@ -37,9 +37,16 @@ def login(client, username="alice", password=PASSWORD):
 
 
 def token_for(client, username="alice", password=PASSWORD):
-    assert register(client, username, password).status_code == 201, "registration failed"
+    """Register and log in. A failure here is the registration's (2.1) or the login's (2.2) — reported
+    there, by evidence — never the protected route's: its checks need a token to begin with."""
+    check(register(client, username, password).status_code == 201, "hash-password",
+          f"registering {username!r} failed, so there is no token to test the route with")
     r = login(client, username, password)
-    assert r.status_code == 200, f"login with the right password answered {r.status_code}"
+    if r.status_code != 200:
+        app = getattr(client, "application", None) or getattr(client, "app", None)  # Flask's, or the sandbox's
+        where = fix_of_a_failed_login(app, username, password) if app is not None else "verify-password"
+        check(False, where, f"login with the right password answered {r.status_code}, so there is no token "
+                            "to test the route with")
     return r.get_json()["access_token"]
 
 
@@ -114,11 +121,15 @@ def test_register_login_and_call_the_protected_route(app):
     check(r.status_code == 200, "protect-route", f"/protected with a fresh token answered {r.status_code}")
 
 
+@pytest.mark.exercise("hash-password")
 @pytest.mark.exercise("verify-password")
-def test_token_response_is_never_cached(client):
+def test_token_response_is_never_cached(app):
     """The login response carries a token, so caches must not keep it (RFC 6749 §5.1)."""
+    client = app.test_client()
     register(client)
     r = login(client)
+    check(r.status_code == 200, fix_of_a_failed_login(app, "alice", PASSWORD),
+          f"login with the right password answered {r.status_code}")
     assert "no-store" in r.headers.get("Cache-Control", ""), "the token response lacks Cache-Control: no-store"
     assert r.headers.get("Pragma") == "no-cache", "the token response lacks Pragma: no-cache (RFC 6749 §5.1)"
 
@@ -132,6 +143,8 @@ def test_a_taken_username_is_a_conflict(client):
     assert login(client, "alice", PASSWORD).status_code == 200, "the second registration changed alice's password"
 
 
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
 @pytest.mark.exercise("protect-route")
 def test_token_says_who_by_id_and_lives_fifteen_minutes(client):
     """The token's subject is the user's id as a string, signed with HS256, expiring after 15 minutes."""
@@ -144,6 +157,8 @@ def test_token_says_who_by_id_and_lives_fifteen_minutes(client):
     assert payload["exp"] - payload["iat"] == 15 * 60, "access tokens should live 15 minutes by default"
 
 
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
 @pytest.mark.exercise("protect-route")
 def test_token_lifetime_is_configurable(make_app):
     """JWT_ACCESS_TOKEN_EXPIRES (FLASK_JWT_ACCESS_TOKEN_EXPIRES=<seconds>) changes the lifetime."""
@@ -289,11 +304,14 @@ def test_old_hashes_are_upgraded_on_login(make_app):
     assert login(new.test_client()).status_code == 200, "the upgraded hash does not verify"
 
 
+@pytest.mark.exercise("hash-password")
 @pytest.mark.exercise("verify-password")
 def test_a_wrong_guess_never_replaces_the_password_when_the_cost_changes(make_app):
     """Account takeover: after the hashing cost goes up, a wrong guess must not become the password."""
     owner_app = make_app(ARGON2_TIME_COST=1)
     register(owner_app.test_client())  # the owner's hash is made under the old, cheaper cost
+    check(stored_hash_matches(stored_hashes(owner_app).get("alice") or "", PASSWORD), "hash-password",
+          "what registration stored is not an argon2id hash of the password, so no login can work")
     restarted = make_app(ARGON2_TIME_COST=2).test_client()  # the operator raised the cost: the app restarts
     guess = "an attacker's wrong guess"
     r = login(restarted, password=guess)
@@ -349,6 +367,8 @@ def test_unknown_user_takes_as_long_as_a_wrong_password(make_app):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
 @pytest.mark.exercise("protect-route")
 def test_protected_route_says_who_you_are(client):
     """/protected answers who the token belongs to: the username and the id."""
@@ -372,6 +392,8 @@ def test_no_token_no_entry(client):
     assert r.status_code == 401, f"/protected without a token answered {r.status_code}: it is not protected"
 
 
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
 @pytest.mark.exercise("protect-route")
 def test_the_identity_comes_from_the_token_only(client):
     """Whatever else the request says (query, headers, body), /protected answers for the token's user only."""
@@ -407,6 +429,8 @@ def forgeries(token, key):
 FORGERY_NAMES = list(forgeries(jwt_tools.forge({"alg": "HS256"}, {"sub": "1"}, "k" * 32), "k" * 32))
 
 
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
 @pytest.mark.exercise("protect-route")
 @pytest.mark.parametrize("kind", FORGERY_NAMES)
 def test_forged_tokens_are_refused(app, kind):
@@ -419,6 +443,8 @@ def test_forged_tokens_are_refused(app, kind):
     assert r.status_code in (401, 422), f"a token '{kind}' was accepted ({r.status_code}): anyone could forge one"
 
 
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
 @pytest.mark.exercise("protect-route")
 def test_expired_tokens_are_refused(app):
     """A correctly signed token whose exp has passed gets no access."""
@@ -432,6 +458,8 @@ def test_expired_tokens_are_refused(app):
     assert r.status_code == 401, f"an expired token answered {r.status_code}: expired tokens must be refused"
 
 
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
 @pytest.mark.exercise("protect-route")
 def test_a_valid_token_for_a_user_that_does_not_exist(app):
     """A correctly signed token for an id with no account gets 401, not a crash."""

@@ -10,19 +10,19 @@ from __future__ import annotations
 import pytest
 
 from tests import jwt_tools
+from tests.test_step02_authentication import token_for
 
 PASSWORD = "violet kettle under a quiet moon"
 
 
 def token_of(app):
-    client = app.test_client()
-    assert client.post("/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
-    r = client.post("/login", json={"username": "alice", "password": PASSWORD})
-    assert r.status_code == 200, f"alice could not log in ({r.status_code})"
-    return r.get_json()["access_token"]
+    """alice's token: a failure to get one is 2.1's or 2.2's (see token_for), never the route's."""
+    return token_for(app.test_client())
 
 
 @pytest.mark.exercise("protect-route")
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
 def test_tokens_name_their_issuer_and_audience(app):
     """The app's tokens carry `iss` and `aud`: the API that issued them, the API they are for."""
     _, payload = jwt_tools.read(token_of(app))
@@ -31,6 +31,8 @@ def test_tokens_name_their_issuer_and_audience(app):
 
 
 @pytest.mark.exercise("protect-route")
+@pytest.mark.exercise("hash-password")
+@pytest.mark.exercise("verify-password")
 @pytest.mark.parametrize("change", ["another app's iss and aud", "no aud", "no iss", "another aud"])
 def test_a_token_of_another_app_with_the_same_key_is_refused(app, step, change):
     """A token signed with this app's key but issued by, or for, another API is refused (401, 422 before step 05)."""
