@@ -153,7 +153,7 @@ def test_a_lesson_test_marks_only_its_own_steps_exercises():
     for step in COURSE.steps:
         own = {ex.id for ex in step.exercises}
         for path in step.test_files:
-            for exercise in re.findall(r'@pytest\.mark\.exercise\("([^"]+)"\)', path.read_text("utf-8")):
+            for exercise in re.findall(r'@pytest\.mark\.exercise\("([^"]+)"', path.read_text("utf-8")):
                 assert exercise in own, (
                     f"{path.name} marks a test with {exercise!r}, which is not an exercise of step {step.number}")
 

@@ -178,7 +178,7 @@ TOKEN_FAILURES = ["no token", "wrong scheme (Token ...)", "lower-case bearer", "
 
 
 @pytest.mark.exercise("jwt-loaders")
-@pytest.mark.exercise("problem-details")
+@pytest.mark.exercise("problem-details", when_named=True)
 @pytest.mark.parametrize("kind", TOKEN_FAILURES)
 def test_every_token_failure_is_a_401_problem(app, kind):
     """Missing, malformed, forged, expired or wrong-type tokens all get 401 problem+json with WWW-Authenticate: Bearer."""
@@ -238,7 +238,7 @@ def broken(step, monkeypatch):
 
 
 @pytest.mark.exercise("last-resort")
-@pytest.mark.exercise("problem-details")
+@pytest.mark.exercise("problem-details", when_named=True)
 @pytest.mark.parametrize("testing", [True, False], ids=["testing", "production"])
 def test_a_bug_gets_a_generic_500_with_a_request_id(make_app, broken, testing, caplog):
     """An unexpected exception answers a generic 500 problem with a request id — in testing mode and in production."""

@@ -182,7 +182,7 @@ def test_a_demoted_admin_loses_access_on_the_next_request(world):
 
 
 @pytest.mark.exercise("role-check")
-@pytest.mark.exercise("field-allowlist")
+@pytest.mark.exercise("field-allowlist", when_named=True)
 def test_admins_manage_users(world):
     """The admin lists users, promotes bob, disables alice; alice's token stops working at once."""
     listing = world.get("root", "/admin/users").get_json()

@@ -288,10 +288,10 @@ def run_step(step: Step, mutants: list[Mutant], *, every_killer: bool = False, t
         entry = {"test": result.test, "property": result.property, "reason": result.reason,
                  "case": raw.get("case", ""), "exercises": result.exercises}
         # A failure counts for the mutant only where it is reported: under the mutant's exercise.
-        # One reported elsewhere points the learner at the wrong exercise: collateral.
+        # One reported elsewhere (too) points the learner, and the grader, at the wrong exercise.
         if outcome.mutant.exercise in result.exercises:
             outcome.failures.append(entry)
-        else:
+        if set(result.exercises) - {outcome.mutant.exercise}:
             outcome.collateral.append(entry)
     for outcome in by_root.values():
         if outcome.ran == 0 and not outcome.problem:
@@ -434,12 +434,9 @@ def pytest_runtest_makereport(item, call):
     name = _root_name(item)
     plan = _spec.get(name)
     if plan and call.when == "call" and report.failed:
-        from .pytest_report import blamed_exercise, names_property, reason_of
+        from .pytest_report import names_property, reason_of, reported_exercises
 
-        marked = {m.args[0] for m in item.iter_markers("exercise") if m.args}
-        blamed = blamed_exercise(call)
-        reported = [blamed] if blamed in marked else marked
-        if plan["exercise"] in reported and names_property(reason_of(report, call, item)):
+        if plan["exercise"] in reported_exercises(item, call, True) and names_property(reason_of(report, call, item)):
             _killed.add(name)
     return report
 

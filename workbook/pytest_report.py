@@ -9,6 +9,8 @@ learner's code crashed).
 A test that covers several exercises can say which one a failing assertion belongs to: an
 AssertionError with an ``exercise`` attribute (``tests/verdict.py``'s ``check``). The failure
 is then reported under that exercise only — where the fix belongs — by `check` and `grade` alike.
+An exercise marked ``@pytest.mark.exercise(id, when_named=True)`` gets a failure only when a check
+names it (e.g. the login that a protected-route test needs first).
 """
 
 from __future__ import annotations
@@ -62,6 +64,20 @@ def _case(item) -> str:
     return text.strip("-")
 
 
+def reported_exercises(item, call, failed: bool) -> list[str]:
+    """The exercises a result is reported under. A pass counts for every marked exercise. A failure
+    counts where its fix belongs: the exercise a failing check names (tests/verdict.py), else every
+    marked exercise except those marked ``when_named=True`` (reported only when a check names them)."""
+    marks = [m for m in item.iter_markers("exercise") if m.args]
+    marked = [m.args[0] for m in marks]
+    if not failed:
+        return marked
+    blamed = blamed_exercise(call)
+    if blamed in marked:
+        return [blamed]
+    return [m.args[0] for m in marks if not m.kwargs.get("when_named")] or marked
+
+
 def blamed_exercise(call) -> str | None:
     """The exercise a failing assertion names as the place of the fix, if it names one."""
     exc = call.excinfo.value if call is not None and call.excinfo is not None else None
@@ -112,7 +128,7 @@ def pytest_runtest_makereport(item, call):
         target = _target(item)
         step = getattr(target, "number", None)
         marked = [m.args[0] for m in item.iter_markers("exercise") if m.args]
-        blamed = blamed_exercise(call) if outcome == "failed" else None
+        reported = reported_exercises(item, call, outcome in ("failed", "error"))
         _results.append(
             {
                 "nodeid": item.nodeid,
@@ -120,7 +136,7 @@ def pytest_runtest_makereport(item, call):
                 "test": item.name,
                 "property": _property_of(item),
                 # Where the fix belongs: the exercise a failing assertion names, else every marked one.
-                "exercises": [blamed] if blamed in marked else marked,
+                "exercises": reported,
                 "marked": marked,
                 "case": _case(item),
                 "target": getattr(getattr(target, "root", None), "name", None),
