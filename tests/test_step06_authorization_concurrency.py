@@ -10,13 +10,18 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
-import threading
+import subprocess
+import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
+
+from tests.harness import subprocess_timeout
 
 PASSWORD = "violet kettle under a quiet moon"
 
@@ -41,6 +46,30 @@ def alice(app):
 # --- lost updates and ETags ----------------------------------------------------------------------
 
 
+@contextmanager
+def write_lock_held(database):
+    """Hold the SQLite file's write lock, as a slow third writer would: readers go on, writers wait.
+
+    Requests started meanwhile all get as far as their first write and wait there together, so
+    what they do "at the same time" happens at the same time for certain, not by luck."""
+    blocker = sqlite3.connect(database, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+def at_once(calls, database, settle=0.5):
+    """Start every call while the write lock is held; let them run into it; release; their results."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool, write_lock_held(database):
+        futures = [pool.submit(call) for call in calls]
+        time.sleep(settle)  # long enough for each request to read and reach its write; the lock is released next
+    return [f.result(timeout=30) for f in futures]
+
+
 @pytest.mark.exercise("ownership")
 def test_simultaneous_patches_of_different_fields_both_count(live_server):
     """Two PATCHes at the same moment, one of the title, one of the body: the note keeps both changes."""
@@ -48,26 +77,18 @@ def test_simultaneous_patches_of_different_fields_both_count(live_server):
     assert live_server.post("/register", json_body={"username": name, "password": PASSWORD}).status == 201
     r = live_server.post("/login", json_body={"username": name, "password": PASSWORD})
     auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    lost = []
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for trial in range(60):
-            note = live_server.post("/notes", json_body={"title": "old title", "body": "old body"}, headers=auth).json()
-            start = threading.Barrier(2)
+    note = live_server.post("/notes", json_body={"title": "old title", "body": "old body"}, headers=auth).json()
 
-            def patch(field, value, note_id=note["id"]):
-                start.wait(timeout=10)
-                return live_server.request("PATCH", f"/notes/{note_id}", json_body={field: value}, headers=auth).status
+    def patch(field, value):
+        return lambda: live_server.request("PATCH", f"/notes/{note['id']}", json_body={field: value}, headers=auth).status
 
-            statuses = list(pool.map(lambda change: patch(*change), [("title", f"new title {trial}"),
-                                                                      ("body", f"new body {trial}")]))
-            assert statuses == [200, 200], f"simultaneous PATCHes answered {statuses}"
-            final = live_server.get(f"/notes/{note['id']}", headers=auth).json()
-            if (final["title"], final["body"]) != (f"new title {trial}", f"new body {trial}"):
-                lost.append((final["title"], final["body"]))
-    assert not lost, (
-        f"{len(lost)} of 60 pairs of simultaneous PATCHes lost a change, e.g. {lost[0]}: the update read the note, "
-        "merged and wrote both fields back, so the second write undid the first. Update only the fields sent, "
-        "in one statement (a lost update)"
+    statuses = at_once([patch("title", "new title"), patch("body", "new body")], live_server.database)
+    assert statuses == [200, 200], f"simultaneous PATCHes answered {statuses}"
+    final = live_server.get(f"/notes/{note['id']}", headers=auth).json()
+    assert (final["title"], final["body"]) == ("new title", "new body"), (
+        f"two simultaneous PATCHes, of the title and of the body, left {final['title']!r} / {final['body']!r}: "
+        "one change was lost. The update read the note, merged and wrote both fields back, so the second "
+        "write undid the first. Update only the fields sent, in one statement (a lost update)"
     )
 
 
@@ -136,32 +157,38 @@ def test_the_last_enabled_admin_cannot_be_demoted_or_disabled(make_app, tmp_path
     assert r.status_code == 200, f"with bob an admin too, root's demotion answered {r.status_code}"
 
 
+def flask_cli(server, *args, stdin=""):
+    """`flask --app <step> ...` against the server's database, as its operator would run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update(FLASK_JWT_SECRET_KEY=server.jwt_key, FLASK_DATABASE=str(server.database),
+               FLASK_ARGON2_TIME_COST="1", FLASK_ARGON2_MEMORY_COST="8", FLASK_ARGON2_PARALLELISM="1")
+    return subprocess.run([sys.executable, "-m", "flask", "--app", server.target.step.slug, *args],
+                          cwd=server.target.root, env=env, input=stdin, capture_output=True, text=True,
+                          timeout=subprocess_timeout())
+
+
 @pytest.mark.exercise("role-check")
-def test_two_admins_demoting_each_other_at_once_leave_one(make_app, tmp_path):
-    """ann and ben, the only admins, demote each other at the same instant: exactly one succeeds, one admin stays.
+def test_two_admins_demoting_each_other_at_once_leave_one(start_server):
+    """ann and ben, the only admins, demote each other at the same instant: exactly one succeeds, one admin stays."""
+    server = start_server()  # its own database: ann and ben are its only admins
+    for name in ("ann", "ben"):
+        made = flask_cli(server, "create-admin", name, stdin=f"{PASSWORD}\n{PASSWORD}\n")
+        assert made.returncode == 0, f"`flask create-admin {name}` failed: {made.stderr}"
+    tokens = {}
+    for name in ("ann", "ben"):
+        r = server.post("/login", json_body={"username": name, "password": PASSWORD})
+        assert r.status == 200, f"{name} could not log in over HTTP ({r.status})"
+        tokens[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    ids = {u["username"]: u["id"] for u in server.get("/admin/users", headers=tokens["ann"]).json()["items"]}
 
-    To make "the same instant" certain rather than lucky, the test holds the database's write
-    lock (as a slow third writer would) while both requests start: both pass the role check,
-    both wait to write, and the lock is released under them. A check made before the write,
-    outside its transaction, then lets both through."""
-    app, tokens, ids = admin_world(make_app, tmp_path, ["ann", "ben"])
-    blocker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    try:
-        blocker.execute("BEGIN IMMEDIATE")  # the write lock: readers go on, writers wait
+    def demote(actor, target):
+        return lambda: server.request("PATCH", f"/admin/users/{ids[target]}", json_body={"role": "user"},
+                                      headers=tokens[actor]).status
 
-        def demote(actor, target):
-            return app.test_client().patch(f"/admin/users/{ids[target]}", json={"role": "user"},
-                                           headers=tokens[actor]).status_code
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = [pool.submit(demote, "ann", "ben"), pool.submit(demote, "ben", "ann")]
-            time.sleep(1.0)  # both requests read the roles and now wait for the lock (or are done, if wrong)
-            blocker.execute("ROLLBACK")
-            statuses = sorted(f.result(timeout=30) for f in futures)
-    finally:
-        blocker.close()
-    admins = [name for name in ("ann", "ben")
-              if app.test_client().get("/admin/users", headers=tokens[name]).status_code == 200]
+    statuses = sorted(at_once([demote("ann", "ben"), demote("ben", "ann")], server.database))
+    admins = [name for name in ("ann", "ben") if server.get("/admin/users", headers=tokens[name]).status == 200]
+    # The loser is refused as no longer an admin (403: the winner's change came first) or by the
+    # invariant (409: both passed the role check, and the winner's change left one admin).
     assert len(admins) == 1 and statuses[0] == 200 and statuses[1] in (403, 409), (
         f"two admins demoting each other at once answered {statuses} and left {admins or 'no'} admin: the check "
         "\"is an admin left?\" and the change must be one transaction (BEGIN IMMEDIATE), or both get through"
