@@ -10,6 +10,7 @@ and the generator's own rules (markers, TODO text) behave.
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 from workbook import exercises
 from workbook.course import REPO, SOLUTIONS, load
 from workbook.loader import StepTarget
-from workbook.runner import lesson_files, quick_files, run_step_tests
+from workbook.runner import HTTP_SUITES, lesson_files, quick_files, run_step_tests
 
 COURSE = load()
 STEP_IDS = [s.slug for s in COURSE.steps]
@@ -94,9 +95,11 @@ def quick_files_of_earlier(step):
 @pytest.mark.parametrize("step", COURSE.steps, ids=STEP_IDS)
 def test_starter_fails_each_exercise_and_keeps_earlier_lessons(step, fresh_starters):
     """(c) The starter fails >= 1 test of each of its exercises and passes all earlier lessons' tests."""
-    # The step's own lesson in full; the earlier lessons through their in-process tests (their
-    # HTTP and multi-process suites check the same properties, and run against the solution).
-    files = [f for f in lesson_files(step, COURSE) if f in step.test_files or f in quick_files_of_earlier(step)]
+    # The step's own lesson and the earlier lessons through their in-process tests: every exercise
+    # has in-process checks (test_every_exercise_is_checked_in_process), and the HTTP and
+    # multi-process suites check the same properties against the solution in the main run.
+    own = [f for f in step.test_files if not f.name.endswith(HTTP_SUITES)]
+    files = [f for f in lesson_files(step, COURSE) if f in own or f in quick_files_of_earlier(step)]
     result = run_step_tests(step, fresh_starters, course=COURSE, files=files)
     assert not result.problem, f"the starter of step {step.number} could not be checked: {result.problem}"
     failing = set(result.failing_exercises())
@@ -108,6 +111,16 @@ def test_starter_fails_each_exercise_and_keeps_earlier_lessons(step, fresh_start
         )
     broken = [t.nodeid for t in result.tests if t.lesson is not None and t.lesson < step.number and not t.passed]
     assert not broken, f"the starter of step {step.number} breaks earlier lessons: {broken}"
+
+
+@pytest.mark.parametrize("step", COURSE.steps, ids=STEP_IDS)
+def test_every_exercise_is_checked_in_process(step):
+    """Each exercise has a check in the step's in-process tests, not only over HTTP: the fast part of
+    `check`, the mutant run and the starter check all rely on it."""
+    text = "\n".join(f.read_text("utf-8") for f in step.test_files if not f.name.endswith(HTTP_SUITES))
+    for ex in step.exercises:
+        assert re.search(rf'@pytest\.mark\.exercise\("{re.escape(ex.id)}"', text), (
+            f"exercise {ex.id!r} is checked only over HTTP: add an in-process test")
 
 
 @pytest.mark.parametrize("step", COURSE.steps, ids=STEP_IDS)

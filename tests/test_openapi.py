@@ -143,7 +143,7 @@ def test_schemathesis_finds_no_5xx_and_every_answer_is_documented(step, tmp_path
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            @settings(max_examples=8 if quick else 25, derandomize=True, database=None, deadline=None,
+            @settings(max_examples=5 if quick else 12, derandomize=True, database=None, deadline=None,
                       suppress_health_check=list(HealthCheck))
             @given(case=operation.as_strategy(generation_mode=mode))
             def call(case):

@@ -307,7 +307,7 @@ def run_check(step: Step, solution: bool = False, verbose: bool = False, quick: 
 @main.command()
 @click.argument("step_number", metavar="STEP")
 @click.option("--solution", is_flag=True, help="Check the reference solution instead of your exercise.")
-@click.option("--quick", is_flag=True, help="Only the step's own exercises (about a second).")
+@click.option("--quick", is_flag=True, help="Only the step's own exercises: the first, fast part.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the checks that pass, and pytest's output.")
 def check(step_number: str, solution: bool, quick: bool, verbose: bool) -> None:
     """Run the checks of STEP against your code in steps/: its exercises first, then the

@@ -68,7 +68,7 @@ def outro(number: int) -> _Markdown:
         "Then, from the repository root:",
         "",
         "```",
-        f"python -m workbook check {step.number}      # the verdict, in under two seconds",
+        f"python -m workbook check {step.number}      # your exercises first, then everything else",
         f"python -m workbook hint {step.number}       # one more hint each time",
         f"python -m workbook run {step.number}        # serve your app on http://127.0.0.1:5000",
         "```",

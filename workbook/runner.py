@@ -2,8 +2,9 @@
 and the grader alike.
 
 pytest runs in a separate process (the learner's code never runs inside the CLI), with plugin
-autoloading off: nbval alone costs over a second to import, and a check must answer in under
-two. Verdicts come back as JSON from ``workbook.pytest_report``.
+autoloading off: nbval alone costs over a second to import, and `check N --quick` has a budget
+of one second (DESIGN §9; `python bench/check_latency.py` measures it). Verdicts come back as
+JSON from ``workbook.pytest_report``.
 """
 
 from __future__ import annotations
