@@ -84,12 +84,18 @@ def quick_files(step: Step) -> list[Path]:
 HTTP_SUITES = ("_live.py", "_workers.py")
 
 
-def split_rest(files: list[Path]) -> list[list[Path]]:
-    """The second part of `check N` in two halves that run side by side: the earlier lessons'
-    in-process tests, and every lesson's HTTP suites. Empty halves are left out."""
-    in_process = [f for f in files if not f.name.endswith(HTTP_SUITES)]
+def split_rest(files: list[Path], in_process_parts: int = 2) -> list[list[Path]]:
+    """The second part of `check N`, in parts that run side by side: every lesson's HTTP suites,
+    and the in-process tests in ``in_process_parts`` parts of about equal size (by the size of
+    their files, a fair proxy for their number of tests). Empty parts are left out."""
     http = [f for f in files if f.name.endswith(HTTP_SUITES)]
-    return [part for part in (in_process, http) if part]
+    parts: list[list[Path]] = [[] for _ in range(max(1, in_process_parts))]
+    sizes = [0] * len(parts)
+    for f in sorted((f for f in files if not f.name.endswith(HTTP_SUITES)), key=lambda f: -f.stat().st_size):
+        smallest = sizes.index(min(sizes))
+        parts[smallest].append(f)
+        sizes[smallest] += f.stat().st_size
+    return [part for part in (*parts, http) if part]
 
 
 def merge_results(results: list[CheckResult]) -> CheckResult:

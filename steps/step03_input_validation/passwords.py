@@ -17,14 +17,19 @@ def init_app(app):
         memory_cost=app.config["ARGON2_MEMORY_COST"],
         parallelism=app.config["ARGON2_PARALLELISM"],
     )
-    # Checked against when the username is unknown, so that "no such user" costs as much time
-    # as "wrong password" and the response time does not reveal which usernames exist.
     app.extensions["password_hasher"] = hasher
-    app.extensions["dummy_password_hash"] = hasher.hash("dummy password, never matches anything")
 
 
 def _hasher():
-    return current_app.extensions["password_hasher"]
+    hasher = current_app.extensions["password_hasher"]
+    if "dummy_password_hash" not in current_app.extensions:
+        # Checked against when the username is unknown, so that "no such user" costs as much time
+        # as "wrong password" and the response time does not reveal which usernames exist. Made
+        # by the first request that hashes or checks anything, known user or not (so that first
+        # request says nothing either), rather than at start: every app, every worker, and every
+        # test would pay one hash at full cost otherwise.
+        current_app.extensions["dummy_password_hash"] = hasher.hash("dummy password, never matches anything")
+    return hasher
 
 
 def hash_password(password):
@@ -42,6 +47,7 @@ def verify_password(password_hash, password):
 
 def verify_dummy(password):
     """Spend the time of a real check when there is no user to check against."""
+    _hasher()  # the dummy hash exists from the first call on
     verify_password(current_app.extensions["dummy_password_hash"], password)
     return False
 
