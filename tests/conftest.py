@@ -106,7 +106,25 @@ def target_for(config, step, root):
     return _remote_steps[key]
 
 
+# In CI (.ci/run installs redis-server, bubblewrap, chromium) nothing may skip: a skip there hides a
+# check that did not run (DESIGN §7). Elsewhere a skip says why, and is fine.
+_skipped_in_ci: list[str] = []
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true" and os.environ.get("WORKBOOK_CHECK") != "1"
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and _in_ci() and not os.environ.get("PYTEST_XDIST_WORKER"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _skipped_in_ci.append(f"{report.nodeid}: {reason}")
+
+
 def pytest_sessionfinish(session):
+    if _skipped_in_ci:
+        print(f"\nIn CI nothing may skip, and {len(_skipped_in_ci)} test(s) did:\n  " + "\n  ".join(_skipped_in_ci[:20]))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     SERVERS.close()
     for remote in _remote_steps.values():
         remote.close()

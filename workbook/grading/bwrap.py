@@ -134,11 +134,13 @@ def base_args() -> list[str]:
             args += ["--ro-bind", str(path), str(path)]
     for name in ETC_FILES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for path in interpreter_paths():
-        args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev"]
     # A size-capped /tmp where bwrap can (>= 0.8); older ones: RLIMIT_FSIZE per file and the cgroup's memory.
     args += [*(["--size", str(TMP_BYTES)] if _supports("--size") else []), "--tmpfs", "/tmp"]
+    # After /tmp: a venv made under /tmp (as CI's `mktemp -d` does) is mounted over the empty tmpfs,
+    # not hidden by it (bwrap applies its mounts in order).
+    for path in interpreter_paths():
+        args += ["--ro-bind", path, path]
     return args
 
 
