@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.harness import LearnerCodeError, LiveServer, StepTarget, strong_key
+from tests.harness import LearnerCodeError, LiveServer, StepTarget, free_port, strong_key, wait_for_port
 from workbook.course import REPO, lesson_of, load
 
 
@@ -351,3 +352,25 @@ def live_server(step):
         return SERVERS.get(step)
     except LearnerCodeError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    """A real redis-server on a free loopback port, for this module only (the multi-process tests)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian/Ubuntu: apt-get install redis-server; "
+                    "macOS: brew install redis); CI installs it, so there this test runs")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process, "redis-server")
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -219,3 +219,13 @@ class LiveServer:
 
     def post(self, path: str, **kwargs) -> Response:
         return self.request("POST", path, **kwargs)
+
+
+def flask_cli(server, *args, stdin=""):
+    """Run `flask --app <step> ...` against a live server's database, as its operator would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update(FLASK_JWT_SECRET_KEY=server.jwt_key, FLASK_DATABASE=str(server.database),
+               FLASK_ARGON2_TIME_COST="1", FLASK_ARGON2_MEMORY_COST="8", FLASK_ARGON2_PARALLELISM="1")
+    return subprocess.run([sys.executable, "-m", "flask", "--app", server.target.step.slug, *args],
+                          cwd=server.target.root, env=env, input=stdin, capture_output=True, text=True,
+                          timeout=subprocess_timeout())

@@ -188,34 +188,9 @@ def test_run_with_a_syntax_error(learner):
     assert result.exit_code == 1 and "SyntaxError" in result.output
 
 
-def test_run_really_serves_http(tmp_path):
-    """`python -m workbook run 1 --solution` on a fresh clone: no setup, a real server answers."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    env["WORKBOOK_STATE_DIR"] = str(tmp_path)
-    server = subprocess.Popen([sys.executable, "-m", "workbook", "run", str(STEP.number), "--solution",
-                               "--port", str(port)], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                    assert r.status == 200 and json.load(r) == {"status": "ok"}
-                    break
-            except OSError:
-                assert server.poll() is None, f"`workbook run` exited: {server.stdout.read()}"
-                assert time.monotonic() < deadline, "`workbook run` did not serve within 20 s"
-                time.sleep(0.1)
-    finally:
-        server.terminate()
-        out, _ = server.communicate(timeout=10)
-    assert "Made a development JWT key" in out
-
-
-def test_run_serves_the_api_docs_in_development(tmp_path):
-    """`workbook run N` (steps 03 on) serves /openapi.json and Swagger UI, and prints where."""
-    step = next(s for s in COURSE.steps if (s.folder(SOLUTIONS) / "openapi.py").is_file())
+def serve_with_workbook_run(step, path, tmp_path) -> tuple[bytes, str]:
+    """Start `python -m workbook run N --solution` on a free port, GET ``path`` once it answers, stop it:
+    (the body, what `run` printed)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
     env["WORKBOOK_STATE_DIR"] = str(tmp_path)
@@ -226,17 +201,33 @@ def test_run_serves_the_api_docs_in_development(tmp_path):
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1) as r:
-                    assert r.status == 200 and json.load(r)["openapi"].startswith("3.1")
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as r:
+                    assert r.status == 200, f"{path} answered {r.status}"
+                    body = r.read()
                     break
             except OSError:
                 assert server.poll() is None, f"`workbook run` exited: {server.stdout.read()}"
-                assert time.monotonic() < deadline, "`workbook run` did not serve /openapi.json within 20 s"
+                assert time.monotonic() < deadline, f"`workbook run` did not serve {path} within 20 s"
                 time.sleep(0.1)
     finally:
         server.terminate()
         out, _ = server.communicate(timeout=10)
-    assert f"http://127.0.0.1:{port}/docs" in out, f"`workbook run` does not say where the docs are:\n{out}"
+    return body, out.replace(str(port), "<port>")
+
+
+def test_run_really_serves_http(tmp_path):
+    """`python -m workbook run 1 --solution` on a fresh clone: no setup, a real server answers."""
+    body, out = serve_with_workbook_run(STEP, "/health", tmp_path)
+    assert json.loads(body) == {"status": "ok"}
+    assert "Made a development JWT key" in out
+
+
+def test_run_serves_the_api_docs_in_development(tmp_path):
+    """`workbook run N` (steps 03 on) serves /openapi.json and Swagger UI, and prints where."""
+    step = next(s for s in COURSE.steps if (s.folder(SOLUTIONS) / "openapi.py").is_file())
+    body, out = serve_with_workbook_run(step, "/openapi.json", tmp_path)
+    assert json.loads(body)["openapi"].startswith("3.1")
+    assert "http://127.0.0.1:<port>/docs" in out, f"`workbook run` does not say where the docs are:\n{out}"
 
 
 # --- doctor and dev ------------------------------------------------------------------------------

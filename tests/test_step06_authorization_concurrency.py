@@ -10,10 +10,7 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +18,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.harness import subprocess_timeout
+from tests.harness import flask_cli
 
 PASSWORD = "violet kettle under a quiet moon"
 
@@ -155,16 +152,6 @@ def test_the_last_enabled_admin_cannot_be_demoted_or_disabled(make_app, tmp_path
     assert client.patch(f"/admin/users/{ids['bob']}", json={"role": "admin"}, headers=tokens["root"]).status_code == 200
     r = client.patch(f"/admin/users/{ids['root']}", json={"role": "user"}, headers=tokens["root"])
     assert r.status_code == 200, f"with bob an admin too, root's demotion answered {r.status_code}"
-
-
-def flask_cli(server, *args, stdin=""):
-    """`flask --app <step> ...` against the server's database, as its operator would run it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    env.update(FLASK_JWT_SECRET_KEY=server.jwt_key, FLASK_DATABASE=str(server.database),
-               FLASK_ARGON2_TIME_COST="1", FLASK_ARGON2_MEMORY_COST="8", FLASK_ARGON2_PARALLELISM="1")
-    return subprocess.run([sys.executable, "-m", "flask", "--app", server.target.step.slug, *args],
-                          cwd=server.target.root, env=env, input=stdin, capture_output=True, text=True,
-                          timeout=subprocess_timeout())
 
 
 @pytest.mark.exercise("role-check")

@@ -8,26 +8,14 @@ request, no 5xx.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.harness import property_settings, subprocess_timeout
+from tests.harness import flask_cli, property_settings
 
 PASSWORD = "violet kettle under a quiet moon"
-
-
-def flask_cli(server, *args, stdin=""):
-    """Run `flask --app <step> ...` against the live server's database, as the operator would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    env.update(FLASK_JWT_SECRET_KEY=server.jwt_key, FLASK_DATABASE=str(server.database),
-               FLASK_ARGON2_TIME_COST="1", FLASK_ARGON2_MEMORY_COST="8", FLASK_ARGON2_PARALLELISM="1")
-    return subprocess.run([sys.executable, "-m", "flask", "--app", server.target.step.slug, *args],
-                          cwd=server.target.root, env=env, input=stdin, capture_output=True, text=True, timeout=subprocess_timeout())
 
 
 @pytest.fixture(scope="module")
