@@ -165,12 +165,20 @@ class LiveServer:
             return self
         # Grading (WORKBOOK_SANDBOX=1): a student's server that hangs costs 10 s, not 20.
         timeout = timeout or (10.0 if os.environ.get("WORKBOOK_SANDBOX") == "1" else 20.0)
-        try:
-            wait_for_port(self.port, self.process, "`flask run`", timeout)
-        except RuntimeError as exc:
-            self.stop()
-            self._failed = f"The server did not start ({exc}): {self.output()[-1500:].strip()}"
-            raise LearnerCodeError(self._failed) from None
+        for attempt in range(2):
+            try:
+                wait_for_port(self.port, self.process, "`flask run`", timeout)
+                break
+            except RuntimeError as exc:
+                self.stop()
+                if attempt == 0 and "Address already in use" in self.output():
+                    # Another process (a parallel part of `check`, an xdist worker) took the free
+                    # port we were given between our look and our bind: take another one.
+                    self.process = None
+                    self.launch()
+                    continue
+                self._failed = f"The server did not start ({exc}): {self.output()[-1500:].strip()}"
+                raise LearnerCodeError(self._failed) from None
         self._ready = True
         return self
 

@@ -218,9 +218,10 @@ def run_check(step: Step, solution: bool = False, verbose: bool = False, quick: 
     """`check N`, in two parts: the step's own exercises first, then — only if they pass — the
     earlier lessons and the attacks over real HTTP. Returns the verdict.
 
-    The second part starts at the same time as the first, at a lower CPU priority, in two
-    processes (in-process lessons, HTTP suites): on a 2-core machine it is mostly done when the
-    first verdict is printed. If the first part fails, the second is stopped, unreported."""
+    The second part starts at the same time as the first, at a lower CPU priority, in three
+    processes (two parts of the in-process lessons, the HTTP suites; runner.split_rest): on a
+    2-core machine much of it is done when the first verdict is printed. If the first part
+    fails, the second is stopped, unreported."""
     root = SOLUTIONS if solution else STEPS
     folder = step.folder(root)
     ui.echo(f"Step {step.label} {ui.DASH} {step.title}: checking {_rel(folder)}", bold=True)

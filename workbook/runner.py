@@ -127,8 +127,8 @@ class PytestRun:
     once and waited for later: `check` runs its parts side by side on a multi-core machine.
 
     ``background=True`` lowers the process's CPU priority (``nice`` on POSIX, below-normal priority
-    on Windows), so that a part started
-    speculatively never slows down the part whose verdict the learner is waiting for.
+    on Windows), so that a part started speculatively never slows down the part whose verdict the
+    learner is waiting for.
     """
 
     def __init__(self, files: list[Path], target: Path, options: list[str], *,
