@@ -6,8 +6,6 @@ Runs on step 5 and every later step.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
@@ -19,7 +17,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from tests import jwt_tools
 from tests.verdict import check
-from tests.harness import property_settings, strong_key, subprocess_timeout
+from tests.harness import property_settings, strong_key
 
 PASSWORD = "violet kettle under a quiet moon"
 PROBLEM = "application/problem+json"
@@ -324,18 +322,6 @@ def test_the_app_refuses_debug_mode(make_app):
     """With DEBUG on, the app refuses to start: the debugger is a remote Python console."""
     with pytest.raises(Exception, match="[Dd]ebug"):
         make_app(DEBUG=True)
-
-
-@pytest.mark.exercise("last-resort")
-def test_flask_debug_is_refused_from_the_command_line(step, tmp_path):
-    """`flask --debug` (FLASK_DEBUG=1) stops with a message instead of serving the debugger."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    env.update(FLASK_JWT_SECRET_KEY=strong_key(), FLASK_DATABASE=str(tmp_path / "d.sqlite"))
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", step.step.slug, "--debug", "routes"],
-                          cwd=step.root, env=env, capture_output=True, text=True, timeout=subprocess_timeout())
-    assert done.returncode != 0 and "ebug" in done.stderr + done.stdout, (
-        "`flask --debug` loaded the app: debug mode must be refused"
-    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from tests.harness import free_port, strong_key
+from tests.harness import free_port, strong_key, subprocess_timeout
 
 PASSWORD = "violet kettle under a quiet moon"
 
@@ -49,6 +49,18 @@ def test_the_database_file_is_private_to_the_server(make_app, tmp_path):
     assert mode & 0o077 == 0, (
         f"the database file is created with mode {oct(mode)}: other users of the machine can read the password "
         "hashes. Create it 0600 before sqlite3 opens it")
+
+
+@pytest.mark.exercise("last-resort")
+def test_flask_debug_is_refused_from_the_command_line(step, tmp_path):
+    """`flask --debug` (FLASK_DEBUG=1) stops with a message instead of serving the debugger."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update(FLASK_JWT_SECRET_KEY=strong_key(), FLASK_DATABASE=str(tmp_path / "d.sqlite"))
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", step.step.slug, "--debug", "routes"],
+                          cwd=step.root, env=env, capture_output=True, text=True, timeout=subprocess_timeout())
+    assert done.returncode != 0 and "ebug" in done.stderr + done.stdout, (
+        "`flask --debug` loaded the app: debug mode must be refused"
+    )
 
 
 @pytest.mark.exercise("last-resort")
