@@ -293,7 +293,7 @@ class ServerPool:
             try:
                 server.launch()
             except OSError as exc:  # e.g. the process limit: reported by the test that needs it
-                server._failed = f"The server could not be started: {exc}"
+                server.failure = f"The server could not be started: {exc}"
         return self.servers[key]
 
     def get(self, target) -> LiveServer:

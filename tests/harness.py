@@ -121,6 +121,7 @@ class LiveServer:
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / "server.log"
         self._ready = False
+        self.failure = ""  # why it could not start: every later wait_until_ready says so at once
 
     @property
     def url(self) -> str:
@@ -159,8 +160,8 @@ class LiveServer:
 
     def wait_until_ready(self, timeout: float | None = None) -> LiveServer:
         """Return once the launched server listens; LearnerCodeError if it exits or time runs out."""
-        if getattr(self, "_failed", None):
-            raise LearnerCodeError(self._failed)
+        if self.failure:
+            raise LearnerCodeError(self.failure)
         if self._ready:
             return self
         # Grading (WORKBOOK_SANDBOX=1): a student's server that hangs costs 10 s, not 20.
@@ -177,8 +178,8 @@ class LiveServer:
                     self.process = None
                     self.launch()
                     continue
-                self._failed = f"The server did not start ({exc}): {self.output()[-1500:].strip()}"
-                raise LearnerCodeError(self._failed) from None
+                self.failure = f"The server did not start ({exc}): {self.output()[-1500:].strip()}"
+                raise LearnerCodeError(self.failure) from None
         self._ready = True
         return self
 

@@ -91,10 +91,11 @@ def split_rest(files: list[Path], in_process_parts: int = 2) -> list[list[Path]]
     http = [f for f in files if f.name.endswith(HTTP_SUITES)]
     parts: list[list[Path]] = [[] for _ in range(max(1, in_process_parts))]
     sizes = [0] * len(parts)
-    for f in sorted((f for f in files if not f.name.endswith(HTTP_SUITES)), key=lambda f: -f.stat().st_size):
+    sized = sorted(((f.stat().st_size, f) for f in files if not f.name.endswith(HTTP_SUITES)), key=lambda s: -s[0])
+    for size, f in sized:
         smallest = sizes.index(min(sizes))
         parts[smallest].append(f)
-        sizes[smallest] += f.stat().st_size
+        sizes[smallest] += size
     return [part for part in (*parts, http) if part]
 
 
