@@ -263,3 +263,42 @@ def test_a_venv_holding_the_repository_does_not_bring_it_into_view(tmp_path):
     pairs = list(zip(argv, argv[1:]))
     assert ("--tmpfs", inside) in pairs and ("--tmpfs", str(tmp_path / "out")) not in pairs
     assert argv.index(inside) > argv.index(sys.prefix), "the tmpfs must go over the venv's bind, after it"
+
+
+def test_an_app_in_the_host_never_inherits_an_earlier_apps_dead_storage(tmp_path, monkeypatch):
+    """Every test's app of a step is built in the student's one app host, and Flask-Limiter keeps "the
+    storage is unreachable" on the step's module-level Limiter across init_app. An app built after one
+    whose Redis was down must still count in its own storage from its first request: on the fallback, a
+    back-off re-check moved it to its own storage mid-test and a correct limiter let 7 of 7 calls through
+    (2 perfect students lost a step-04 point in the 30-student bench). The flag is read through a probe
+    added to the student's copy: the re-check's timing would make a black-box test depend on the clock."""
+    from tests.harness import strong_key
+    from tests.remote import RemoteStep
+
+    monkeypatch.delenv("WORKBOOK_SANDBOX_SPEC", raising=False)  # the host itself, with or without bwrap
+    four = COURSE.step(4)
+    root = tmp_path / "student"
+    shutil.copytree(SOLUTIONS / four.slug, root / four.slug, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(root / four.slug / "limits.py", "a", encoding="utf-8") as fh:
+        fh.write("\n\n_graded_init_app = init_app\n\n\ndef init_app(app):\n    _graded_init_app(app)\n\n"
+                 "    @app.after_request\n    def probe(response):\n"
+                 "        response.headers['X-Probe-Storage-Dead'] = str(limiter._storage_dead)\n"
+                 "        return response\n")
+    step = RemoteStep(four, root)
+    made = []
+
+    def make(**config):
+        made.append(tmp_path / f"app{len(made)}.sqlite")
+        return step.create_app({"TESTING": True, "JWT_SECRET_KEY": strong_key(), "DATABASE": str(made[-1]),
+                                "RATELIMIT_ENABLED": True, "RATELIMIT_DEFAULT": "5 per minute", **config})
+
+    try:
+        down = make(RATELIMIT_STORAGE_URI="redis://127.0.0.1:9").test_client().get("/protected")
+        assert down.status_code == 401 and down.headers["X-Probe-Storage-Dead"] == "True", (
+            f"precondition: with Redis down the limiter should be on its fallback: {down.status_code} {down.headers}")
+        fresh = make().test_client().get("/protected")
+        assert fresh.headers["X-Probe-Storage-Dead"] == "False", (
+            "an app built after one whose Redis was down started on the in-memory fallback: the app host must "
+            "start every app with its own storage (workbook/grading/host.py, _forget_dead_storage)")
+    finally:
+        step.close()

@@ -401,6 +401,6 @@ def forget_the_dead_storage(app):
     """Flask-Limiter 4.1.1 keeps "the storage is dead" across init_app (one Limiter per step module),
     and its fallback re-checks the storage on a back-off of 1, 2, 4... seconds: a later test's app
     would switch from the fallback's counters to its own storage's in the middle of a test. Undo it
-    (in-process only: when grading, each student's app host is a process of its own)."""
+    (in-process; when grading, the app host does the same for every app it builds: workbook/grading/host.py)."""
     for limiter in getattr(app, "extensions", {}).get("limiter", ()):
         limiter._storage_dead = False
