@@ -1,15 +1,22 @@
 """The parts every notebook shares, rendered from the course metadata (one source of truth):
 the opening (objectives, prerequisites, time) and the closing (exercise, key points, references).
 
-In a notebook's first cell::
+A notebook's build script (notebooks/build/NN_*.py) writes them as Markdown cells
+(`intro_markdown(N)`, `outro_markdown(N)`), so they are there when outputs are cleared and on
+GitHub; a test checks that each stored notebook has exactly its script's cells, so a change in
+course.toml that is not rebuilt into the notebooks fails the test run. `intro(N)` and `outro(N)`
+display the same text from a code cell.
 
-    import sys, pathlib
-    sys.path.insert(0, str(pathlib.Path.cwd().parent))   # the repository root
-    from workbook.notebook import intro, outro
-    intro(1)
+`reading_minutes(path)` measures a notebook's reading time (its words at 200 words a minute),
+the floor of its `notebook_minutes` in course.toml.
 """
 
 from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
 
 from .course import load
 
@@ -27,7 +34,25 @@ class _Markdown:
         return self.text
 
 
+WORDS_PER_MINUTE = 200  # a common figure for reading technical prose on a screen
+
+
 def intro(number: int) -> _Markdown:
+    return _Markdown(intro_markdown(number))
+
+
+def outro(number: int) -> _Markdown:
+    return _Markdown(outro_markdown(number))
+
+
+def _time_line(step) -> str:
+    if step.notebook_minutes is not None and step.exercise_minutes is not None:
+        return (f"**Time:** about {step.minutes} minutes: {step.notebook_minutes} for this notebook "
+                f"(reading and the \"your turn\" cells), {step.exercise_minutes} for the exercise.  ")
+    return f"**Time:** about {step.minutes} minutes (notebook and exercise).  "
+
+
+def intro_markdown(number: int) -> str:
     course = load()
     step = course.step(number)
     before = [s for s in course.steps if s.number < number]
@@ -45,7 +70,7 @@ def intro(number: int) -> _Markdown:
     lines = [
         f"# Step {step.label} — {step.title}",
         "",
-        f"**Time:** about {step.minutes} minutes (notebook and exercise).  ",
+        _time_line(step),
         f"**Prerequisites:** {prerequisites}  ",
         f"**Exercise folder:** `steps/{step.slug}/`",
         "",
@@ -53,10 +78,10 @@ def intro(number: int) -> _Markdown:
         "",
         *[f"- {o}" for o in step.objectives],
     ]
-    return _Markdown("\n".join(lines))
+    return "\n".join(lines)
 
 
-def outro(number: int) -> _Markdown:
+def outro_markdown(number: int) -> str:
     step = load().step(number)
     lines = [
         "## Your turn: the exercise",
@@ -81,4 +106,22 @@ def outro(number: int) -> _Markdown:
         "",
         *[f"- {r}" for r in step.references],
     ]
-    return _Markdown("\n".join(lines))
+    return "\n".join(lines)
+
+
+def words(text: str) -> int:
+    """Words as a reader meets them: runs of letters or digits (code identifiers count once)."""
+    return len(re.findall(r"[A-Za-z0-9_]+", text))
+
+
+def reading_minutes(notebook: Path) -> int:
+    """Minutes to read a stored notebook: every cell's source and every text output, at 200 words
+    a minute, rounded up. Running cells and thinking about "your turn" cells come on top."""
+    nb = json.loads(Path(notebook).read_text("utf-8"))
+    total = 0
+    for cell in nb["cells"]:
+        total += words("".join(cell["source"]))
+        for output in cell.get("outputs", []):
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            total += words("".join(text))
+    return math.ceil(total / WORDS_PER_MINUTE)

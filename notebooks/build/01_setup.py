@@ -25,13 +25,9 @@ md, code = builder.md, builder.code
 # 1. Opening
 # ------------------------------------------------------------------------------------------------
 
-code("intro", r'''
-import sys, pathlib
-sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
-
-from workbook.notebook import intro, outro
-
-intro(1)
+builder.intro(1, r'''
+from lab import setup as lab  # notebooks/lab/setup.py: this notebook's picture and helpers, not the lesson
+from lab.common import flask_environment, guess, workbook
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -50,26 +46,15 @@ Every step follows the same loop:
 4. **Stuck?** `python -m workbook hint 1` shows one more hint each time you run it.
 5. **Try it for real:** `python -m workbook run 1` serves your app on http://127.0.0.1:5000.
 
-Nothing in this notebook starts a server: every request goes to an app inside this Python process,
-through Flask's test client. Below is what a passing verdict looks like: the workbook checking its
-own reference solution (`--solution`).
+The lesson's requests go to an app inside this Python process, through Flask's test client: no
+server, no network. The one exception is the cell just below: it runs `python -m workbook check`,
+which, like your own checks, also starts the app as a real server on 127.0.0.1 to attack it over
+HTTP. This is what a passing verdict looks like: the workbook checking its own reference solution
+(`--solution`).
 ''')
 
 code("check", r'''
-import os, subprocess
-
-ROOT = pathlib.Path.cwd().parent  # the repository root: the workbook commands run from there
-
-
-def workbook(*args):
-    """Run `python -m workbook ARGS` from the repository root and print what it prints."""
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # the same symbols on every platform
-    result = subprocess.run([sys.executable, "-m", "workbook", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, encoding="utf-8")
-    print(result.stdout + result.stderr, end="")
-    return result.returncode
-
-
+# workbook(...) runs `python -m workbook ...` from the repository root and prints what it prints
 print("exit code:", workbook("check", "1", "--solution"))
 ''')
 
@@ -99,33 +84,10 @@ The classic tutorial builds its app at import time: `app = Flask(__name__)` at m
 included. There is then exactly one app, configured once, by the source code.
 
 An **application factory** is a function that builds and returns a fresh, fully configured app each
-time you call it. Each test gets its own app with its own configuration; each server process builds
-its app from that process's environment. Here is step 01's factory (the exercise markers removed:
-the lines you write in the exercise are included).
-''')
-
-code("factory-source", r'''
-import re
-
-from IPython.display import Markdown, display
-
-source = (ROOT / "solutions" / "step01_setup" / "__init__.py").read_text(encoding="utf-8")
-
-# Drop the exercise markers and the commented-out starter lines between STARTER and END EXERCISE.
-shown, in_starter = [], False
-for line in source.splitlines():
-    marker = line.strip()
-    if marker.startswith("# BEGIN EXERCISE"):
-        continue
-    if marker == "# STARTER":
-        in_starter = True
-    elif marker == "# END EXERCISE":
-        in_starter = False
-    elif not in_starter:
-        shown.append(line)
-
-shown = re.sub(r"\n\n\n(?=[ \t])", "\n\n", "\n".join(shown).strip())  # no double blank lines in a body
-display(Markdown(f"```python\n{shown}\n```"))
+time you call it: `create_app(test_config=None)`. Each test gets its own app with its own
+configuration; each server process builds its app from that process's environment. Writing step
+01's factory is your exercise 1.1, so it is not printed here: the picture below is what it does,
+and the reference is at the very end of this notebook, for after your check passes.
 ''')
 
 md("layers", r'''
@@ -146,90 +108,23 @@ below).
 ''')
 
 code("layers-picture", r'''
-# The picture of the three layers. The drawing code is not the lesson: skip it.
-import io, logging
+lab.layers_picture()  # the drawing code is in notebooks/lab/setup.py
+''')
 
-logging.getLogger("matplotlib").setLevel(logging.ERROR)  # a first run may log that it builds a font cache
-from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-from IPython.display import Image
-
-LAYERS = [  # bottom to top: (title, the line of create_app, what it sets)
-    ("1  code defaults", "app.config.from_mapping(config.DEFAULTS)",
-     "JWT_SECRET_KEY = None   (no default key, on purpose)", "#eef3f8"),
-    ("2  FLASK_* environment", "app.config.from_prefixed_env()",
-     "FLASK_JWT_SECRET_KEY=<64 hex>   sets   JWT_SECRET_KEY", "#d6e6f5"),
-    ("3  test_config", "app.config.from_mapping(test_config)",
-     "{\"JWT_SECRET_KEY\": <a test key>}   (tests only)", "#b9d4ee"),
-]
-
-fig = Figure(figsize=(10.5, 4.3), dpi=110)
-ax = fig.add_axes([0, 0, 1, 1])
-ax.set_xlim(0, 10.5)
-ax.set_ylim(0.1, 4.4)
-ax.axis("off")
-
-RESULTS = [  # what app.config["JWT_SECRET_KEY"] ends up as, when this layer is the top one that sets it
-    ("neither set: None,\nso create_app refuses to start", "#7b241c"),
-    ("flask run: the key from\nthe environment", "#1d2f40"),
-    ("tests: the test's key", "#1d2f40"),
-]
-
-for i, ((title, line, sets, colour), (result, result_colour)) in enumerate(zip(LAYERS, RESULTS)):
-    y = 0.3 + i * 1.2
-    ax.add_patch(FancyBboxPatch((1.0, y), 5.6, 0.95, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                facecolor=colour, edgecolor="#34506b", linewidth=1.2))
-    ax.text(1.2, y + 0.7, title, fontsize=12, fontweight="bold", va="center", color="#1d2f40")
-    ax.text(1.2, y + 0.42, line, fontsize=9.5, family="monospace", va="center", color="#34506b")
-    ax.text(1.2, y + 0.16, sets, fontsize=9.5, family="monospace", va="center", color="#1d2f40")
-    ax.add_patch(FancyArrowPatch((6.7, y + 0.47), (7.45, y + 0.47), arrowstyle="-|>",
-                                 mutation_scale=16, linewidth=1.4, color="#b9770e"))
-    ax.text(7.55, y + 0.47, result, fontsize=9.8, va="center", color=result_colour)
-
-ax.text(7.55, 4.05, "app.config[\"JWT_SECRET_KEY\"]", fontsize=10, family="monospace",
-        va="center", color="#1d2f40", fontweight="bold")
-
-# "later layers win", bottom to top
-ax.add_patch(FancyArrowPatch((0.55, 0.35), (0.55, 3.85), arrowstyle="-|>", mutation_scale=22,
-                             linewidth=2, color="#c0392b"))
-ax.text(0.3, 2.1, "later layers win", rotation=90, fontsize=11, color="#c0392b",
-        va="center", ha="center")
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png")
-Image(data=buffer.getvalue())
-''', hidden=True)
 
 md("env-demo-intro", r'''
-Let's check the first override: the environment. The helper below runs a block with exactly the
-`FLASK_*` variables you give it, and puts your real environment back afterwards (the `finally`
-runs even if the block fails). It also hides any `FLASK_*` variables set in your shell, so this
-notebook prints the same thing on every machine.
+Let's check the first override: the environment. `flask_environment(...)` (in
+`notebooks/lab/common.py`) runs a block with exactly the `FLASK_*` variables you give it, and puts
+your real environment back afterwards. It also hides any `FLASK_*` variables set in your shell, so
+this notebook prints the same thing on every machine.
 
 The key is a fresh random one, so the cell prints a comparison, never the key itself.
 ''')
 
 code("env-demo", r'''
 import secrets
-from contextlib import contextmanager
 
 from solutions.step01_setup import config, create_app
-
-
-@contextmanager
-def flask_environment(**variables):
-    """Run the block with exactly these FLASK_* variables set, then restore the environment."""
-    saved = {name: value for name, value in os.environ.items() if name.startswith("FLASK_")}
-    try:
-        for name in saved:
-            del os.environ[name]
-        os.environ.update(variables)
-        yield
-    finally:
-        for name in [name for name in os.environ if name.startswith("FLASK_")]:
-            del os.environ[name]
-        os.environ.update(saved)
-
 
 env_key = secrets.token_hex(32)  # a fresh 64-hex-character key, as a server would have
 
@@ -252,6 +147,33 @@ with flask_environment(FLASK_JWT_SECRET_KEY=env_key):
 
 print("JWT_SECRET_KEY is the test_config key:  ", app.config["JWT_SECRET_KEY"] == test_key)
 print("JWT_SECRET_KEY is the environment's key:", app.config["JWT_SECRET_KEY"] == env_key)
+''')
+
+builder.your_turn("layers", r'''
+The environment sets `FLASK_JWT_SECRET_KEY`, and a test passes a `test_config` that sets only
+`{"DEBUG": False}`, no key. **Predict**: does the app get the environment's key, or no key at all
+(so it refuses to start)? Write your guess, then run the cell.
+''', r'''
+prediction = ...  # "the environment's key" or "no key"
+
+with flask_environment(FLASK_JWT_SECRET_KEY=env_key):
+    try:
+        app = create_app({"DEBUG": False})
+        outcome = "the environment's key" if app.config["JWT_SECRET_KEY"] == env_key else "another key"
+    except config.InsecureConfigError:
+        outcome = "no key"
+print("you predicted:", guess(prediction), "| the app got:", outcome)
+''', r'''
+# Each layer overrides only the keys it sets; a key it does not mention keeps the value below it.
+with flask_environment(FLASK_JWT_SECRET_KEY=env_key):
+    app = create_app({"DEBUG": False})
+print("JWT_SECRET_KEY from the environment:", app.config["JWT_SECRET_KEY"] == env_key)
+print("DEBUG from test_config:             ", app.config["DEBUG"])
+''', r'''
+**The environment's key.** `from_mapping` and `from_prefixed_env` set the keys they are given and
+leave the others alone: a layer is a set of overrides, not a replacement of the whole configuration.
+That is why a test that wants a known key must pass one, and why the tests of this workbook remove
+your shell's `FLASK_*` variables before each test.
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -333,6 +255,33 @@ print(response.status_code, json.dumps(response.get_json()))
 print("users registered on the classic app:", classic_app.users)
 print("PyJWT warned on the server too, while verifying:",
       any(w.category.__name__ == "InsecureKeyLengthWarning" for w in server_side))
+''')
+
+builder.your_turn("forge-bob", r'''
+Now forge one yourself: a token for `bob` (nobody registered him either) that expires on
+1 January 2030 (`exp` = 1893456000). Replace the two `...` below: your prediction of the status the
+classic app answers, and one `jwt.encode(...)` line like the one above. Then run the cell.
+''', r'''
+prediction = ...  # the status code the classic app will answer
+my_token = ...    # jwt.encode({...}, PUBLISHED_KEY, algorithm="HS256")
+
+if my_token is ...:
+    print("Replace the ... of my_token with your forged token, then run this cell again.")
+else:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the 19-byte key warning, seen above
+        response = client.get("/protected", headers={"Authorization": f"Bearer {my_token}"})
+    print("you predicted:", guess(prediction), "| the answer:", response.status_code, json.dumps(response.get_json()))
+''', r'''
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    bobs = jwt.encode({"sub": "bob", "exp": 1893456000}, PUBLISHED_KEY, algorithm="HS256")
+    response = client.get("/protected", headers={"Authorization": f"Bearer {bobs}"})
+print(response.status_code, json.dumps(response.get_json()))
+''', r'''
+**200, logged in as `bob`.** The server checks one thing: that the signature was made with its
+key. It does not check that `bob` exists, that anyone logged in, or who made the token. With the
+key published, the signature proves nothing.
 ''')
 
 md("attack-lesson", r'''
@@ -564,35 +513,21 @@ requests that carry the page's `SECRET` and a frame id, both found in the page i
 ''')
 
 code("debug-rce", r'''
-import html as html_module
-
-page_secret = re.search(r'SECRET = "([^"]+)"', html).group(1)        # in the page's <script>
-frame_id = re.findall(r'<div class="frame" id="frame-(\d+)">', html)[-1]  # the frame of order()
-
-
-def console(expression):
-    """Send one line to the debugger's console in the frame of order(); return status and result."""
-    reply = outsider.get("/", query_string={"__debugger__": "yes", "cmd": expression,
-                                            "frm": frame_id, "s": page_secret})
-    text = reply.get_data(as_text=True)
-    result = html_module.unescape(re.sub(r"<[^>]+>", "", text.partition("\n")[2]))
-    return reply.status_code, result.strip()
-
+# lab.DebuggerConsole sends GET /?__debugger__=yes&cmd=...&frm=<frame>&s=<SECRET>, as the page's script does
+console = lab.DebuggerConsole(outsider, html)
 
 # print(...), not bare expressions: inside a notebook, IPython would capture their values.
-status, _ = console("print(number)")
+status, _ = console.run("print(number)")
 print("without the PIN: the command is ignored, status", status)
 
-pin_given = outsider.get("/", query_string={"__debugger__": "yes", "cmd": "pinauth",
-                                            "pin": debugged.pin, "s": page_secret})
-print("send the PIN:", json.dumps(pin_given.get_json()))
+print("send the PIN:", json.dumps(console.pin(debugged.pin)))
 
-print("with the PIN, print(number) prints:", console("print(number)")[1])
+print("with the PIN, print(number) prints:", console.run("print(number)")[1])
 command = ("print(__import__('subprocess').run([__import__('sys').executable, '-c', "
            "'print(\"a program of my choice ran on the server\")'], "
            "capture_output=True, text=True).stdout)")
-print("run a program on the server:", console(command)[1])
-stolen = console("print(shop.config['JWT_SECRET_KEY'])")[1]
+print("run a program on the server:", console.run(command)[1])
+stolen = console.run("print(shop.config['JWT_SECRET_KEY'])")[1]
 print("read the server's JWT key:", stolen == shop.config["JWT_SECRET_KEY"])
 ''')
 
@@ -609,8 +544,11 @@ facts that a second bug, such as a file-read vulnerability, reveals. The Flask d
 production machines".
 
 OWASP ASVS 5.0 **V13.4.2**: debug modes are disabled in production. Step 01's app has `DEBUG` off
-by default; you turn it on for development with `FLASK_DEBUG=1` or `flask run --debug`, on your
-own machine only.
+by default, and there is no need to turn it on at all: the debugger listens to anyone who can reach
+the port, and a development server on a café's Wi-Fi or a shared lab machine is reachable. From
+step 05 the app **refuses to start** with `FLASK_DEBUG=1`, `flask run --debug` or
+`flask run --debugger`. To find a bug, use your editor's debugger (or `breakpoint()` and
+`python -m pdb`), and the traceback that the log keeps under the request id (step 05).
 ''')
 
 code("debug-contrast", r'''
@@ -640,8 +578,19 @@ md("wrap-up", r'''
 Now build it yourself.
 ''')
 
-code("outro", r'''
-outro(1)
+builder.outro(1)
+
+md("reference-intro", r'''
+## After your check passes: the reference factory
+
+**Spoiler**: this is the solution of exercises 1.1 and 1.2. Read it once `python -m workbook check 1`
+passes, and compare it with yours; `python -m workbook diff 1` shows the whole lesson as a diff.
+''')
+
+code("reference", r'''
+from lab.common import solution_source
+
+solution_source("step01_setup", "__init__.py")  # the exercise markers removed
 ''')
 
 

@@ -27,13 +27,9 @@ md, code = builder.md, builder.code
 # 1. Opening
 # ------------------------------------------------------------------------------------------------
 
-code("intro", r'''
-import sys, pathlib
-sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
-
-from workbook.notebook import intro, outro
-
-intro(2)
+builder.intro(2, r'''
+from lab import authentication as lab  # notebooks/lab/authentication.py: pictures, timing loops; not the lesson
+from lab.common import guess
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -48,23 +44,19 @@ dictionary `users` that maps each username to the password *as typed*, a `/login
 with `users.get(username) != password`, and a `/register` that says "User already exists".
 
 You will attack it three ways: read its passwords, log in as a user who does not exist, and find
-out who has an account. The helper below sends one request to the classic app, in this process.
-(It silences PyJWT's warning about the tutorial's 19-byte key: notebook 01 showed it.)
+out who has an account. `classic(...)` sends one request to the classic app, in this process, and
+returns the status and the JSON body (it silences PyJWT's warning about the tutorial's 19-byte key:
+notebook 01 showed it).
 ''')
 
 code("classic-setup", r'''
-import json, warnings
+import json
 
 import classic_app  # notebooks/classic_app.py: the tutorial's app, as it is usually taught
 
 
 def classic(method, path, body=None, token=None):
-    """Send one request to the classic app; return (status, JSON body)."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # InsecureKeyLengthWarning, on every encode and decode
-        response = classic_app.app.test_client().open(path, method=method, json=body, headers=headers)
-    return response.status_code, response.get_json()
+    return lab.classic(classic_app.app, method, path, body, token)  # (status, JSON body)
 
 
 classic_app.users.clear()  # start from an empty store, so that re-running gives the same answers
@@ -142,8 +134,9 @@ Two of five names exist, and the probe cost nothing. A list of valid usernames i
 every password-guessing attack: the attacker now spends guesses only on real accounts, and knows
 whom to phish. The OWASP Authentication Cheat Sheet ("Authentication and Error Messages") asks
 that authentication answer the same way whether or not the user exists, and ASVS 5.0 **V6.3.8**
-says that valid users must not be deducible "by basing on error messages, HTTP response codes, or
-different response times", registration included.
+(a level 3 requirement, all of it) says that valid users must not be deducible "by basing on error
+messages, HTTP response codes, or different response times", registration included. This course
+applies it to the login from step 02, as a choice: the login is where it costs nothing.
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -160,8 +153,7 @@ production cost for password hashes (64 MiB, 3 passes, 4 lanes: about a tenth of
 ''')
 
 code("step02-app", r'''
-import secrets, sqlite3, tempfile
-from contextlib import closing
+import secrets, tempfile
 
 from solutions.step02_authentication import create_app, passwords
 
@@ -184,7 +176,9 @@ print("  Cache-Control:", response.headers["Cache-Control"], "| Pragma:", respon
 
 md("no-store", r'''
 The login answer carries `Cache-Control: no-store` and `Pragma: no-cache`: a token is a
-credential, and RFC 6749 §5.1 requires token responses not to be cached by browsers or proxies.
+credential. RFC 6749 §5.1 requires exactly these headers on an OAuth 2.0 *token endpoint*'s
+answers; `/login` is not an OAuth endpoint, but it hands out a bearer token the same way, so the
+course applies the rule by analogy (browsers and proxies must not keep a copy).
 ''')
 
 md("jwt-tools-intro", r'''
@@ -222,12 +216,7 @@ def forge(header, payload, key=None):
     return signing_input + "." + b64url(hmac.new(key.encode(), signing_input.encode(), digest).digest())
 
 
-def masked(payload):
-    """The payload with its time and random values replaced by placeholders (they change on every run)."""
-    return {claim: "<time>" if claim in ("iat", "nbf", "exp") else
-                   "<random>" if claim in ("jti", "csrf") else value
-            for claim, value in payload.items()}
-
+masked = lab.masked  # the payload with its times and random ids as placeholders (they change every run)
 
 header, payload = read(token)
 parts = token.split(".")
@@ -242,68 +231,8 @@ what each part says once decoded. Values that change on every login are shown as
 ''')
 
 code("jwt-picture", r'''
-# The picture of the token. The drawing code is not the lesson: skip it.
-import io, logging, textwrap
-
-logging.getLogger("matplotlib").setLevel(logging.ERROR)  # a first run may log that it builds a font cache
-from matplotlib.figure import Figure
-from matplotlib.patches import ConnectionPatch, FancyBboxPatch, Rectangle
-from IPython.display import Image
-
-COLOURS = {"header": "#fb015b", "payload": "#d63aff", "signature": "#00b9f1"}  # as on jwt.io
-signature_text = textwrap.dedent("""\
-    HMAC-SHA256(
-      server's key,
-      header part + "." +
-      payload part
-    )
-
-    {} bytes, {} characters
-    only the key holder can
-    compute it""").format(len(b64url_decode(parts[2])), len(parts[2]))
-BOXES = [
-    ("header", "HEADER: how it is signed", json.dumps(header, indent=2)),
-    ("payload", "PAYLOAD: the claims", json.dumps(masked(payload), indent=2)),
-    ("signature", "SIGNATURE: integrity", signature_text),
-]
-
-fig = Figure(figsize=(11, 5.0), dpi=110)
-ax = fig.add_axes([0, 0, 1, 1])
-ax.set_xlim(0, 11)
-ax.set_ylim(0, 5.0)
-ax.axis("off")
-
-# The token, to scale: one strip, three coloured parts, two dots.
-x, strip_y, scale = 0.4, 4.15, 10.2 / len(token)
-strip_centres = []
-for (name, _, _), part in zip(BOXES, parts):
-    width = len(part) * scale
-    ax.add_patch(Rectangle((x, strip_y), width, 0.42, facecolor=COLOURS[name], edgecolor="none"))
-    ax.text(x + width / 2, strip_y + 0.21, f"{name}  ({len(part)})", ha="center", va="center",
-            fontsize=8.5, color="white", fontweight="bold")
-    strip_centres.append(x + width / 2)
-    x += width + scale  # the "." between parts
-ax.text(0.4, 4.8, f"alice's token: {len(token)} characters, three base64url parts joined by dots",
-        fontsize=11, color="#222222", va="center")
-
-# Below: each part decoded.
-for i, ((name, title, text), centre) in enumerate(zip(BOXES, strip_centres)):
-    left = 0.4 + i * 3.55
-    ax.add_patch(FancyBboxPatch((left, 0.55), 3.3, 2.8, boxstyle="round,pad=0.02,rounding_size=0.1",
-                                facecolor="white", edgecolor=COLOURS[name], linewidth=2))
-    ax.text(left + 0.15, 3.1, title, fontsize=10.5, fontweight="bold", color=COLOURS[name], va="center")
-    ax.text(left + 0.15, 2.85, text, fontsize=8.6, family="monospace", va="top", color="#222222")
-    ax.add_artist(ConnectionPatch((centre, strip_y), (left + 1.65, 3.4), "data", "data",
-                                  arrowstyle="-|>", color=COLOURS[name], linewidth=1.3))
-
-ax.text(0.4, 0.25, "header and payload: base64url-encoded JSON, readable by anyone.   "
-        "signature: needs the key; any change to the first two parts invalidates it.",
-        fontsize=9.5, color="#444444", va="center")
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png")
-Image(data=buffer.getvalue())
-''', hidden=True)
+lab.token_picture(token)  # the drawing code is in notebooks/lab/authentication.py
+''')
 
 md("jwt-signature", r'''
 ### What the signature protects, and what it does not
@@ -387,6 +316,30 @@ for label, attempt in attempts:
     print(f"{label:38} -> {response.status_code} {json.dumps(response.get_json())}")
 ''')
 
+builder.your_turn("longer-life", r'''
+alice's token dies in 15 minutes. Make it live until 2100: change its `exp` to 4102444800 and keep
+everything else, her signature included. **Predict** the status first, then build the token from
+the toolkit above (`parts`, `payload`, `b64url`) and run the cell.
+''', r'''
+prediction = ...  # the status code
+immortal = ...    # ".".join([parts[0], <the edited payload, encoded>, parts[2]])
+
+if immortal is ...:
+    print("Replace the ... of immortal with your token, then run this cell again.")
+else:
+    response = client.get("/protected", headers={"Authorization": f"Bearer {immortal}"})
+    print("you predicted:", guess(prediction), "| the answer:", response.status_code, json.dumps(response.get_json()))
+''', r'''
+edited = b64url(json.dumps({**payload, "exp": 4102444800}).encode())
+immortal = ".".join([parts[0], edited, parts[2]])
+response = client.get("/protected", headers={"Authorization": f"Bearer {immortal}"})
+print(response.status_code, json.dumps(response.get_json()))
+''', r'''
+**422, "Signature verification failed".** The signature covers the payload's exact bytes, `exp`
+included: change one claim and the old signature no longer matches. To make a matching one you need
+the key. (422 and not 401 is Flask-JWT-Extended's default; step 05 makes it a 401.)
+''')
+
 md("forge-lesson", r'''
 Every forgery fails, and nothing about bob leaks:
 
@@ -455,16 +408,7 @@ parameters, and the salt and the hash are replaced by their lengths (they are ra
 ''')
 
 code("fix-store", r'''
-def masked_hash(stored):
-    """'$argon2id$v=19$m=...,t=...,p=...$<salt>$<hash>' with the salt and hash replaced by their lengths."""
-    parameters, salt, digest = stored.rsplit("$", 2)
-    return f"{parameters}$<salt: {len(salt)} chars>$<hash: {len(digest)} chars>"
-
-
-def stored_hashes(database):
-    with closing(sqlite3.connect(database)) as connection:
-        return dict(connection.execute("SELECT username, password_hash FROM user ORDER BY id"))
-
+from lab.authentication import masked_hash, stored_hashes  # SELECT username, password_hash FROM user
 
 leaked = stored_hashes(app.config["DATABASE"])
 for user, stored in leaked.items():
@@ -513,6 +457,31 @@ print("wrong password:", wrong.status_code, wrong.get_data(as_text=True).strip()
 print("identical answers:", (unknown.status_code, unknown.get_data()) == (wrong.status_code, wrong.get_data()))
 ''')
 
+builder.your_turn("probe-login", r'''
+Try to tell users apart anyway: send the login a body **without a password**, once for `alice`
+(she exists) and once for `mallory` (she does not). **Predict**: do the two answers differ? Write
+the two requests (`client.post("/login", json=...)`), then run the cell.
+''', r'''
+prediction = ...  # "same" or "different"
+for_alice = ...   # client.post("/login", json={...})
+for_mallory = ...
+
+if for_alice is ... or for_mallory is ...:
+    print("Replace the two ... with your requests, then run this cell again.")
+else:
+    same = (for_alice.status_code, for_alice.get_data()) == (for_mallory.status_code, for_mallory.get_data())
+    print("you predicted:", guess(prediction), "| the answers are", "the same" if same else "different")
+''', r'''
+for_alice = client.post("/login", json={"username": "alice"})
+for_mallory = client.post("/login", json={"username": "mallory"})
+print("alice:  ", for_alice.status_code, for_alice.get_data(as_text=True).strip())
+print("mallory:", for_mallory.status_code, for_mallory.get_data(as_text=True).strip())
+''', r'''
+**The same.** `read_credentials()` refuses an incomplete body before it looks anything up: the
+database is never asked, so nothing in the answer (status, body or time) can depend on who exists.
+Checking the shape of the input first is also what step 03 does for every field.
+''')
+
 md("fix-register-intro", r'''
 ### 3, continued: registration
 
@@ -553,54 +522,20 @@ Five logins per case; the median is kept.
 ''')
 
 code("timing-measure", r'''
-import statistics, time
 from unittest import mock
 
-
-def login_time(username, password):
-    start = time.perf_counter()
-    response = client.post("/login", json={"username": username, "password": password})
-    elapsed = time.perf_counter() - start
-    assert response.status_code == 401
-    return elapsed
-
-
-def median_login_times(rounds=5):
-    login_time("mallory", "warm-up")  # the first request of a series pays for warming caches
-    times = {"unknown user": [], "wrong password": []}
-    for _ in range(rounds):  # alternate the two cases, so that a slow moment hits both
-        times["unknown user"].append(login_time("mallory", "a guess"))
-        times["wrong password"].append(login_time("alice", "a guess"))
-    return {case: statistics.median(values) for case, values in times.items()}
-
-
+# lab.median_login_times: 5 failed logins per case, the two cases interleaved, the median kept
 with mock.patch.object(passwords, "verify_dummy", lambda password: False):
-    timings = {"without the dummy hash": median_login_times()}
-timings["with verify_dummy (step 02)"] = median_login_times()
+    timings = {"without the dummy hash": lab.median_login_times(client, "alice")}
+timings["with verify_dummy (step 02)"] = lab.median_login_times(client, "alice")
 print("measured:", ", ".join(timings), "| 5 logins per case, median kept")
 ''')
 
 code("timing-plot", r'''
-# The bar chart of the timings. The drawing code is not the lesson: skip it.
-fig = Figure(figsize=(9, 3.8), dpi=110)
-ax = fig.add_axes([0.09, 0.14, 0.88, 0.72])
-bar_colours = {"unknown user": "#c0392b", "wrong password": "#34506b"}
-for group, (variant, medians) in enumerate(timings.items()):
-    for offset, (case, seconds) in zip((-0.2, 0.2), medians.items()):
-        ax.bar(group + offset, seconds * 1000, width=0.38, color=bar_colours[case],
-               label=case if group == 0 else None)
-        ax.text(group + offset, seconds * 1000, f"{seconds * 1000:.1f} ms", ha="center", va="bottom",
-                fontsize=9)
-ax.set_xticks(range(len(timings)), list(timings))
-ax.set_ylabel("median time of a failed login (ms)")
-ax.set_title("Can a stopwatch tell an unknown user from a wrong password?", fontsize=11)
-ax.legend(loc="upper left", frameon=False)
-ax.spines[["top", "right"]].set_visible(False)
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png")
-Image(data=buffer.getvalue())
-''', hidden=True)
+# NBVAL_IGNORE_OUTPUT
+# (measured times: they differ on every machine)
+lab.timing_chart(timings)
+''')
 
 md("timing-numbers-intro", r'''
 The numbers behind the chart (they depend on your machine, so nbval does not compare them):
@@ -617,8 +552,8 @@ for variant, medians in timings.items():
 md("timing-lesson", r'''
 Without the dummy hash, an unknown user is answered about a hundred times faster than a wrong
 password. The gap, one argon2id computation, is far above the jitter of a network: an attacker
-who times a few requests per name reads the user list off a stopwatch. ASVS 5.0 **V6.3.8** names
-exactly this: "different response times". With `verify_dummy` both failures cost one argon2id
+who times a few requests per name reads the user list off a stopwatch. ASVS 5.0 **V6.3.8** (level 3) names
+this: "different response times". With `verify_dummy` both failures cost one argon2id
 computation, and the two bars are level. (Compare the bars within a group: the two groups ran one
 after the other, and a machine's speed drifts.)
 ''')
@@ -658,38 +593,16 @@ HASHES = [  # (label, one hash of GUESS, how many to time)
     ("argon2id m=64 MiB t=3 p=4 (RFC 9106; step 02)", lambda h=argon2id(65536, 3, 4): h(GUESS), 1),
 ]
 
-cpu_seconds = {}
-for label, one_hash, count in HASHES:
-    start = time.process_time()
-    for _ in range(count):
-        one_hash()
-    cpu_seconds[label] = (time.process_time() - start) / count
+cpu_seconds = lab.cpu_time_per_hash(HASHES)  # time.process_time() around `count` hashes, divided
 
 print("timed:", len(cpu_seconds), "hash settings")
 ''')
 
 code("slow-plot", r'''
-# The chart of hash costs. The drawing code is not the lesson: skip it.
-fig = Figure(figsize=(10, 3.9), dpi=110)
-ax = fig.add_axes([0.36, 0.16, 0.52, 0.72])
-labels = list(cpu_seconds)[::-1]  # the most expensive on top
-values = [cpu_seconds[label] for label in labels]
-colours = ["#1f6f43" if "argon2id m=19" in label or "m=46" in label or "m=64" in label else "#b03a2e"
-           for label in labels]
-ax.barh(range(len(labels)), values, color=colours)
-ax.set_xscale("log")
-ax.set_yticks(range(len(labels)), labels, fontsize=9)
-for row, seconds in enumerate(values):
-    ax.text(seconds * 1.3, row, f"{1 / seconds:,.0f} guesses/s per core", va="center", fontsize=9)
-ax.set_xlim(min(values) / 3, max(values) * 15)
-ax.set_xlabel("CPU time for one hash, seconds (log scale)")
-ax.set_title("What one guess costs an attacker, per core", fontsize=11)
-ax.spines[["top", "right"]].set_visible(False)
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png")
-Image(data=buffer.getvalue())
-''', hidden=True)
+# NBVAL_IGNORE_OUTPUT
+# (measured times)
+lab.hash_chart(cpu_seconds)
+''')
 
 md("slow-numbers-intro", r'''
 The numbers on your machine (not compared by nbval):
@@ -786,9 +699,7 @@ import shutil
 shutil.rmtree(workdir, ignore_errors=True)  # the notebook's SQLite files
 ''')
 
-code("outro", r'''
-outro(2)
-''')
+builder.outro(2)
 
 
 build = builder.build

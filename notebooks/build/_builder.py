@@ -4,8 +4,12 @@ A script in this folder declares its notebook's cells in order, then hands over:
 
     builder = Builder(__file__)            # builds notebooks/<the script's name>.ipynb
     md, code = builder.md, builder.code
+    builder.intro(N)                       # the title, time and objectives from course.toml, as Markdown
     md("why", "...")                       # a Markdown cell
     code("attack", "...", hidden=False)    # a code cell (hidden: input collapsed in Jupyter)
+    builder.your_turn("forge", question, attempt, answer_code, answer_text)
+                                           # predict, try; the worked answer one click away
+    builder.outro(N)                       # the exercise, key points, references, as Markdown
     build = builder.build
     if __name__ == "__main__":
         builder.main()
@@ -22,6 +26,16 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from workbook.notebook import intro_markdown, outro_markdown  # noqa: E402
+
+SETUP = """\
+import sys, pathlib
+sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
+"""
+
 
 class Builder:
     def __init__(self, script: str):
@@ -34,6 +48,30 @@ class Builder:
 
     def code(self, cell_id: str, text: str, hidden: bool = False) -> None:
         self.cells.append(("code-hidden" if hidden else "code", cell_id, text.strip("\n")))
+
+    def answer(self, cell_id: str, text: str) -> None:
+        """A code cell collapsed with its outputs: a worked answer, one click away."""
+        self.cells.append(("code-answer", cell_id, text.strip("\n")))
+
+    def intro(self, number: int, setup: str = "") -> None:
+        """The opening as Markdown (from course.toml), then the cell that makes the repository importable."""
+        self.md("intro", intro_markdown(number))
+        self.code("setup", SETUP + ("\n" + setup.strip("\n") if setup.strip() else ""))
+
+    def outro(self, number: int) -> None:
+        self.md("outro", outro_markdown(number))
+
+    def your_turn(self, cell_id: str, question: str, attempt: str, answer: str, explanation: str) -> None:
+        """A "your turn": the question (Markdown), the learner's cell (it runs as it is: a `...`
+        placeholder makes it say what to do), then the worked answer: a code cell whose source is
+        collapsed (one click shows it) and its explanation, folded in a <details> element."""
+        self.md(f"{cell_id}-question", "### Your turn\n\n" + question.strip("\n"))
+        self.code(f"{cell_id}-try", attempt)
+        self.md(f"{cell_id}-answer-intro", "**Worked answer**: the cell below is collapsed, code and output "
+                                           "(click the bar or the `…` to open it). It runs either way.")
+        self.answer(f"{cell_id}-answer", answer)
+        self.md(f"{cell_id}-answer-why", "<details><summary><b>Why</b> (click)</summary>\n\n"
+                + explanation.strip("\n") + "\n</details>")
 
     def build(self) -> nbformat.NotebookNode:
         nb = new_notebook()
@@ -48,6 +86,9 @@ class Builder:
                 cell = new_code_cell(source)
                 if kind == "code-hidden":
                     cell.metadata["jupyter"] = {"source_hidden": True}
+                elif kind == "code-answer":
+                    cell.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
+                    cell.metadata["tags"] = ["worked-answer"]
             cell.id = cell_id  # stable ids: a rebuild does not churn the diff
             nb.cells.append(cell)
         nbformat.validate(nb)
