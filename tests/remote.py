@@ -392,7 +392,13 @@ class RemoteClient:
     def __init__(self, app: RemoteApp):
         self.app = app
 
-    def open(self, path="/", method="GET", *, headers=None, environ_base=None, **kwargs):
+    def open(self, path="/", method="GET", *, headers=None, environ_base=None, environ_overrides=None, **kwargs):
+        # The one environ override the tests use: a WSGI server's word that it ends the input stream
+        # itself (as gunicorn and `flask run` do for a chunked body). Anything else would be dropped.
+        overrides = dict(environ_overrides or {})
+        streamed = bool(overrides.pop("wsgi.input_terminated", False))
+        if overrides:
+            raise ValueError(f"the app host forwards no environ override but wsgi.input_terminated: {sorted(overrides)}")
         builder = EnvironBuilder(path=path, method=method, headers=headers, **kwargs)
         try:
             environ = builder.get_environ()
@@ -406,7 +412,7 @@ class RemoteClient:
         answer = self.app.host.call(
             op="request", slug=self.app.slug, app=self.app.id, method=method, path=builder.path, query=query,
             headers=sent, body=base64.b64encode(body).decode("ascii"),
-            remote_addr=(environ_base or {}).get("REMOTE_ADDR", "127.0.0.1"),
+            remote_addr=(environ_base or {}).get("REMOTE_ADDR", "127.0.0.1"), streamed=streamed,
         )
         return Response(base64.b64decode(answer["body"]), status=answer["status"], headers=answer["headers"])
 

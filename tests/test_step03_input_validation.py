@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.harness import error_message, property_settings
+from tests.harness import error_message, property_settings, without_request_id
 from tests.verdict import check
 
 PASSWORD = "violet kettle under a quiet moon"
@@ -411,6 +411,65 @@ def test_an_oversized_body_is_refused(client):
     """A body over the size cap (MAX_CONTENT_LENGTH) gets 413 before anything parses it."""
     r = register(client, "alice", "y" * 20_000)
     assert r.status_code == 413, f"a 20 KB body answered {r.status_code}, expected 413"
+
+
+CAP = 16 * 1024  # MAX_CONTENT_LENGTH of every step
+
+
+def cut_to_fit(username="alice", size=CAP + 4000):
+    """A body of ``size`` bytes whose first 16 KiB are a whole JSON object (then spaces, then junk):
+    a server that reads only up to the cap sees a valid registration."""
+    head = json.dumps({"username": username, "password": PASSWORD}).encode()
+    return head + b" " * (CAP - len(head)) + b"x" * (size - CAP)
+
+
+def post_streamed(client, path, raw):
+    """POST ``raw`` chunked, as gunicorn or `flask run` hand a chunked body to the app: no
+    Content-Length, and the server's word that it ends the stream (wsgi.input_terminated)."""
+    return client.post(path, data=raw, content_type="application/json", headers={"Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+def answer(r):
+    """What must be the same in two answers: the body, without its per-request id (step 05 on)."""
+    body = r.get_json(silent=True)
+    return without_request_id(body) if body is not None else r.get_data()
+
+
+@pytest.mark.exercise("read-json")
+@pytest.mark.parametrize("path", ["/register", "/login"])
+def test_a_chunked_body_over_the_cap_is_refused_like_one_with_a_length(client, path):
+    """A body over the cap gets the same 413 whether it says its length or comes chunked: never cut
+    at the cap and accepted (OWASP API4:2023, unrestricted resource consumption)."""
+    if path == "/login":
+        assert register(client, "alice").status_code == 201
+    raw = cut_to_fit()
+    with_length = client.post(path, data=raw, content_type="application/json")
+    assert with_length.status_code == 413, f"a {len(raw):,}-byte body with Content-Length answered {with_length.status_code}"
+    streamed = post_streamed(client, path, raw)
+    assert streamed.status_code == 413, (
+        f"the same {len(raw):,}-byte body sent chunked (no Content-Length) answered {streamed.status_code}: the app "
+        f"read its first {CAP:,} bytes, a valid JSON object, and never looked at the rest. Without a length, "
+        "Werkzeug stops reading at MAX_CONTENT_LENGTH without an error: a body that fills the cap is too large (413)"
+    )
+    assert answer(streamed) == answer(with_length), (
+        f"the chunked body's 413 says {answer(streamed)!r}, the one with a length {answer(with_length)!r}: "
+        "one refusal, one answer (abort(413), as Werkzeug does for a Content-Length over the cap)"
+    )
+    if path == "/register":
+        assert login(client).status_code == 401, "the refused chunked registration created an account"
+
+
+@pytest.mark.exercise("read-json")
+def test_a_chunked_body_under_the_cap_is_read_whole(client):
+    """A chunked body under the cap is read to its end and accepted: streaming as such is not refused."""
+    head = json.dumps({"username": "alice", "password": PASSWORD}).encode()
+    raw = head + b" " * (CAP - 1 - len(head))
+    r = post_streamed(client, "/register", raw)
+    assert r.status_code == 201, (
+        f"a chunked registration of {len(raw):,} bytes, under the {CAP:,}-byte cap, answered {r.status_code}: "
+        "refuse what is over the cap, not every body without a Content-Length"
+    )
 
 
 json_values = st.recursive(
