@@ -33,6 +33,12 @@ def json_body():
     """The request's JSON body, parsed; a clear 4xx for anything that is not JSON."""
     if not request.is_json:
         refuse(415, "Send a JSON body with the header Content-Type: application/json.")
+    # MAX_CONTENT_LENGTH answers 413 to a Content-Length over the cap before reading. A chunked
+    # body has no length: Werkzeug then reads up to the cap and stops, silently, so the cut body
+    # could parse. Without a length, a body that fills the cap may go on: refuse it the same way.
+    cap = request.max_content_length
+    if cap is not None and request.content_length is None and len(request.get_data()) >= cap:
+        abort(413)
     try:
         return request.get_json()
     except BadRequest:  # malformed JSON, or bytes that are not UTF-8
