@@ -27,13 +27,9 @@ md, code = builder.md, builder.code
 # 1. Opening
 # ------------------------------------------------------------------------------------------------
 
-code("intro", r'''
-import sys, pathlib
-sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
-
-from workbook.notebook import intro, outro
-
-intro(3)
+builder.intro(3, r'''
+from lab import validation as lab  # notebooks/lab/validation.py: apps configured like a server, pictures
+from lab.common import guess
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -48,8 +44,9 @@ one thing: that it is a JSON object with a non-empty string `username` and a non
 `password`. Everything else about those strings (their size, their characters, what else the
 object holds) is taken as it comes.
 
-You will send it bodies that no honest client sends. The helpers below build a fresh step 02 app
-and post raw text to it, so you see exactly what goes over the wire.
+You will send it bodies that no honest client sends. `post(app, body)` posts raw text to an app in
+this process, so you see exactly what goes over the wire, and `show(response)` prints the answer
+in one line (both in `notebooks/lab/validation.py`).
 
 One detail matters for the demonstration. With `TESTING = True`, Flask re-raises an unhandled
 exception into the test client, which is handy in tests but is not what a server does. This app is
@@ -59,10 +56,8 @@ that log (its traceback would go to stderr) and print its one-line summary next 
 ''')
 
 code("step02-app", r'''
-import json, secrets, sqlite3, tempfile
+import json, sqlite3, tempfile
 from contextlib import closing
-
-from flask import got_request_exception
 
 from solutions.step02_authentication import create_app as create_step02
 
@@ -70,43 +65,10 @@ workdir = pathlib.Path(tempfile.mkdtemp())  # the SQLite files; deleted at the e
 
 
 def settings(name, **overrides):
-    """A fresh configuration: a random key and a new SQLite file in workdir."""
-    return {"JWT_SECRET_KEY": secrets.token_hex(32), "DATABASE": str(workdir / f"{name}.sqlite"),
-            "TESTING": True,
-            # Cheap hashing only keeps this notebook fast. A real server keeps the defaults
-            # (argon2id with 64 MiB, 3 passes, 4 lanes: see notebook 02).
-            "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
-            **overrides}
+    return lab.settings(workdir, name, **overrides)  # a random key, a new SQLite file, cheap hashing
 
 
-def like_a_server(app):
-    """Answer an unhandled exception with 500, as a server does, and keep its summary for us."""
-    app.logger.disabled = True  # no traceback on stderr: we print the summary ourselves
-    app.extensions["server_log"] = []
-    got_request_exception.connect(
-        lambda sender, exception, **extra: sender.extensions["server_log"].append(
-            f"{type(exception).__name__}: {exception}"),
-        app, weak=False)
-    return app
-
-
-def post(app, body, path="/register", content_type="application/json"):
-    """POST `body` (the raw text or bytes) to the app in this process; return the response."""
-    log = app.extensions.setdefault("server_log", [])
-    seen = len(log)
-    response = app.test_client().post(path, data=body, content_type=content_type)
-    response.logged = log[seen:]  # what the server logged while handling this request
-    return response
-
-
-def show(response):
-    """One line: the status, the JSON answer (or its media type), and the server log if any."""
-    answer = (json.dumps(response.get_json(), ensure_ascii=False) if response.is_json
-              else f"({response.mimetype})")
-    line = f"{response.status_code} {answer}"
-    for entry in response.logged:
-        line += f"\n    server log: {entry}"
-    return line
+like_a_server, post, show = lab.like_a_server, lab.post, lab.show
 
 
 step02 = like_a_server(create_step02(settings("step02", TESTING=False, PROPAGATE_EXCEPTIONS=False)))
@@ -195,6 +157,34 @@ print(f"'[' * 100_000 -> {show(post(step02, '[' * 100_000))}")
 md("deep-lesson", r'''
 Another 500. The `silent=True` looked like it handled every bad body; it handles the ones its
 authors thought of.
+''')
+
+builder.your_turn("duplicate-key", r'''
+One JSON object, the same name twice: `{"username": "alice", "username": "admin", ...}`. RFC 8259
+§4 says names *should* be unique, and that software then behaves unpredictably. **Predict**: which
+name does step 02 register? Write the raw body (a Python string: `json.dumps` cannot make it), then
+run the cell.
+''', r'''
+prediction = ...  # "alice", "admin", or a refusal
+twice = ...       # '{"username": "...", "username": "...", "password": "..."}'
+
+if twice is ...:
+    print("Replace the ... of twice with your raw JSON text, then run this cell again.")
+else:
+    print("you predicted:", guess(prediction), "| the answer:", show(post(step02, twice)))
+    with closing(sqlite3.connect(step02.config["DATABASE"])) as conn:
+        print("the newest account:", conn.execute("SELECT username FROM user ORDER BY id DESC").fetchone())
+''', r'''
+twice = '{"username": "carol", "username": "admin", "password": "violet kettle under a quiet moon"}'
+print(show(post(step02, twice)))
+with closing(sqlite3.connect(step02.config["DATABASE"])) as conn:
+    print("the newest account:", conn.execute("SELECT username FROM user ORDER BY id DESC").fetchone())
+''', r'''
+**`admin`: Python's `json` keeps the last value.** Other parsers keep the first, or refuse. A
+proxy or a web application firewall that reads the first `username` and lets the request through
+because `carol` looks harmless hands the app an `admin` it never checked: checks must run on the
+exact values the app will use, parsed once, by the app. (Step 03's schema sees only the parsed
+dictionary, so it cannot tell either; a strict parser can, with `object_pairs_hook`.)
 ''')
 
 md("mass-intro", r'''
@@ -353,7 +343,7 @@ of the name (NFKC and case folding, explained in the next section):
 ''')
 
 code("allowlist", r'''
-from IPython.display import Image, Markdown, display
+from IPython.display import Markdown, display
 
 from solutions.step03_input_validation.schemas import USERNAME_PATTERN, canonical_username
 
@@ -407,61 +397,8 @@ checked before a byte of JSON is parsed. This is step 03's pipeline for `/regist
 ''')
 
 code("pipeline-picture", r'''
-# The picture of the pipeline. The drawing code is not the lesson: skip it.
-import io, logging
-
-logging.getLogger("matplotlib").setLevel(logging.ERROR)  # a first run may log that it builds a font cache
-from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
-STAGES = [  # (the check, how step 03 does it, the answer when it fails)
-    ("raw request: headers and bytes", "", ""),
-    ("Content-Type: application/json?", "request.is_json", "415 Unsupported Media Type"),
-    ("size within the cap?", "MAX_CONTENT_LENGTH = 16 KiB, from Content-Length",
-     "413, before the body is read"),
-    ("parse the JSON", "request.get_json()",
-     "400 malformed or not UTF-8\n400 nested too deeply (RecursionError)"),
-    ("a JSON object?", "schema.load(...)", '400 errors._schema:\n"Invalid input type."'),
-    ("the schema's fields", "types, unknown fields, canonical form,\nallowlist, length, common list",
-     "400 errors.<field>: [messages]"),
-    ("the view", "only the validated, canonical data", ""),
-]
-
-fig = Figure(figsize=(11, 7.2), dpi=110)
-ax = fig.add_axes([0, 0, 1, 1])
-ax.set_xlim(0, 11)
-ax.set_ylim(0, 7.2)
-ax.axis("off")
-
-step = 1.0
-for i, (title, how, refusal) in enumerate(STAGES):
-    y = 6.3 - i * step
-    last = i == len(STAGES) - 1
-    colour = "#d5ecd4" if last else ("#eef3f8" if i == 0 else "#d6e6f5")
-    ax.add_patch(FancyBboxPatch((0.4, y), 6.0, 0.68, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                facecolor=colour, edgecolor="#34506b", linewidth=1.2))
-    ax.text(0.6, y + (0.47 if how else 0.34), title, fontsize=11.5, fontweight="bold",
-            va="center", color="#1d2f40")
-    if how:
-        ax.text(0.6, y + 0.2, how.replace("\n", " "), fontsize=8.6, family="monospace",
-                va="center", color="#34506b")
-    if not last:  # down to the next stage: "passed"
-        ax.add_patch(FancyArrowPatch((3.4, y - 0.01), (3.4, y - step + 0.69), arrowstyle="-|>",
-                                     mutation_scale=14, linewidth=1.3, color="#34506b"))
-    if refusal:  # right, to the refusal
-        ax.add_patch(FancyArrowPatch((6.45, y + 0.34), (7.15, y + 0.34), arrowstyle="-|>",
-                                     mutation_scale=14, linewidth=1.4, color="#c0392b"))
-        ax.text(7.25, y + 0.34, refusal, fontsize=9.5, va="center", color="#7b241c",
-                linespacing=1.3)
-
-ax.text(7.25, 6.64, "refused with", fontsize=10.5, fontweight="bold", va="center", color="#7b241c")
-ax.text(7.25, 0.64, "answers 201 created\nor 409 name taken", fontsize=9.5, va="center", color="#1e5a1d",
-        linespacing=1.3)
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png")
-Image(data=buffer.getvalue())
-''', hidden=True)
+lab.pipeline_picture()  # the drawing code is in notebooks/lab/validation.py
+''')
 
 md("pipeline-lesson", r'''
 Every refusal is a 4xx with a JSON body that says what is wrong, and no input reaches the view
@@ -570,7 +507,9 @@ step 03's `RegisterSchema` does with each:
 - **A blocklist.** Compare a new password with a list of commonly used, expected or compromised
   passwords, and make the user choose another. Attackers try these first, online and offline; a
   slow hash does not help a password that is the tenth guess.
-- **Never truncated**, and not case-folded: the whole password is verified, exactly.
+- **Never truncated**: the whole password is verified. NIST says nothing about letter case;
+  this course's choice is to compare passwords exactly (not case-folded), and to compare a *new*
+  password with the common list after case folding (below).
 
 Step 03's list is Django's `common-passwords.txt.gz`. How much of it does the length rule already
 refuse?
@@ -596,28 +535,8 @@ for password in ("123456789qwerty", "qazwsxedcrfvtgb", "manchesterunited", "frie
 ''')
 
 code("common-chart", r'''
-# The bar chart of the list's lengths. The drawing code is not the lesson: skip it.
-lengths = Counter(len(p) for p in common)
-xs = list(range(1, max(lengths) + 1))
-
-fig = Figure(figsize=(10.5, 4.2), dpi=110)
-ax = fig.add_axes([0.08, 0.15, 0.9, 0.75])
-ax.bar(xs, [lengths.get(x, 0) for x in xs],
-       color=["#9fb7cc" if x < PASSWORD_MIN else "#c0392b" for x in xs])
-ax.set_yscale("log")
-ax.axvline(PASSWORD_MIN - 0.5, color="#1d2f40", linestyle="--", linewidth=1.4)
-ax.text(PASSWORD_MIN - 0.3, 2500, f"{PASSWORD_MIN} characters: NIST's minimum\n"
-        f"{len(long_enough)} of {len(common):,} passwords are this long or longer",
-        fontsize=10, va="top", color="#1d2f40")
-ax.set_xlabel("password length (characters)")
-ax.set_ylabel("passwords on the list (log scale)")
-ax.set_title("Django's common-password list, by length", fontsize=12)
-ax.set_xticks(xs[::2])
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png")
-Image(data=buffer.getvalue())
-''', hidden=True)
+lab.common_lengths_chart(common, PASSWORD_MIN)  # the drawing code is in notebooks/lab/validation.py
+''')
 
 md("common-lesson", r'''
 Length does most of the work: 99.8% of the list is shorter than 15 characters. The list catches
@@ -625,7 +544,9 @@ the long-but-common rest: keyboard walks and counting, written long. And when th
 password, step 03 says why ("on a list of common passwords that attackers try first"), so the user
 can choose better instead of guessing at a hidden rule.
 
-The list is compared after case folding, so `ManchesterUnited` is refused too. Login checks none
+The list is compared after case folding, so `ManchesterUnited` is refused too: NIST asks for a
+blocklist but says nothing about case, so this is the course's choice (a capital letter at the
+start is the first change people make to a listed password). Login checks none
 of these rules, only the shape and a size limit (1,024 characters): a login that answered "too
 short" would teach an attacker the policy, and would lock out users whose password predates it.
 ''')
@@ -742,7 +663,8 @@ ATTACKS = [  # (the attack, path, body, Content-Type)
     ("(b) a lone surrogate as the password", "/register", as_password, JSON),
     ("(b) a lone surrogate as the username", "/register", as_username, JSON),
     ("(c) a 1 MB password", "/register", as_json(username="big", password="x" * 1_000_000), JSON),
-    ("(d) `[` nested 100,000 deep", "/register", "[" * 100_000, JSON),
+    ("(d) `[` nested 100,000 deep (100 KB: over the cap)", "/register", "[" * 100_000, JSON),
+    ("(d) `[` nested 15,000 deep (15 KB: under the cap)", "/register", "[" * 15_000, JSON),
     ('(e) an extra field `"role": "admin"`', "/register",
      as_json(username="mallory", password=GOOD, role="admin"), JSON),
     ("(f) `ALICE`", "/register", as_json(username="ALICE", password=GOOD), JSON),
@@ -759,14 +681,6 @@ ATTACKS = [  # (the attack, path, body, Content-Type)
 ]
 
 
-def brief(response):
-    """The status, and why: the fields a 400 names, or the exception behind a 500."""
-    if response.logged:
-        return f"**{response.status_code}** {response.logged[-1].split(':')[0]}"
-    body = response.get_json(silent=True) or {}
-    if "errors" in body:
-        return f"{response.status_code} ({', '.join(sorted(body['errors']))})"
-    return str(response.status_code)
 
 
 before = like_a_server(create_step02(settings("table02", TESTING=False, PROPAGATE_EXCEPTIONS=False)))
@@ -774,18 +688,45 @@ after = create_step03(settings("table03"))
 
 rows = ["| attack | step 02 | step 03 |", "|---|---|---|"]
 for label, path, body, content_type in ATTACKS:
-    answers = [brief(post(app, body, path, content_type)) for app in (before, after)]
+    if "15,000 deep" in label:  # step 03 only; Python 3.13 parses deeper and refuses the list: 400 either way
+        answers = ["(see the row above)", lab.brief(post(after, body, path, content_type), status_only=True)]
+    else:
+        answers = [lab.brief(post(app, body, path, content_type)) for app in (before, after)]
     rows.append(f"| {label} | {answers[0]} | {answers[1]} |")
 display(Markdown("\n".join(rows)))
 ''')
 
 md("fix-table-lesson", r'''
 No 500s left, no megabyte passwords, no `role` slipping past, and one account per name: the three
-look-alikes get 409, because they *are* alice. `ＡＬＩＣＥ` logs in as alice, and a login with a
+look-alikes get 409, because they *are* alice. The 100,000-deep body never reaches the parser (413:
+it is over the size cap); nested 15,000 deep, it fits under the cap and `json_body()` answers the
+`RecursionError` with a 400. `ＡＬＩＣＥ` logs in as alice, and a login with a
 short password gets the same 401 as any wrong password, not a lecture on the policy.
 
 A refused registration says what to fix, field by field (the `errors` object that the
 `validation-errors` exercise builds). One body with three problems:
+''')
+
+builder.your_turn("cyrillic", r'''
+Attack step 03's canonical form: register `аlice`, whose first letter is the Cyrillic `а`
+(U+0430, `"\u0430lice"`), with a good password. **Predict**: 201 (a new account that looks like
+alice's), 409 (it is alice) or 400? Write the request with `post(after, as_json(...))`, then run.
+''', r'''
+prediction = ...  # 201, 409 or 400
+answer = ...      # post(after, as_json(username=..., password=GOOD))
+
+if answer is ...:
+    print("Replace the ... of answer with your request, then run this cell again.")
+else:
+    print("you predicted:", guess(prediction), "| the answer:", show(answer))
+''', r'''
+print(show(post(after, as_json(username="\u0430lice", password=GOOD))))
+''', r'''
+**400**: NFKC does not turn Cyrillic into Latin (they are different letters, not compatibility
+variants), so the canonical form is still `аlice`, and the allowlist (`a-z 0-9 . _ -`, applied
+after canonicalization) refuses its first letter. Without the allowlist it would be a fourth
+"alice". Look-alikes across scripts are what Unicode's confusables data (UTS #39) is for; the
+allowlist is the simple, complete answer for a username.
 ''')
 
 code("fix-errors", r'''
@@ -849,9 +790,7 @@ scratch.close()
 shutil.rmtree(workdir, ignore_errors=True)  # the notebook's SQLite files
 ''')
 
-code("outro", r'''
-outro(3)
-''')
+builder.outro(3)
 
 
 build = builder.build

@@ -30,13 +30,9 @@ md, code = builder.md, builder.code
 # 1. Opening
 # ------------------------------------------------------------------------------------------------
 
-code("intro", r'''
-import sys, pathlib
-sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
-
-from workbook.notebook import intro, outro
-
-intro(4)
+builder.intro(4, r'''
+from lab import rate_limits as lab  # notebooks/lab/rate_limits.py: fresh apps, a clock, gunicorn, pictures
+from lab.common import guess
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -52,62 +48,26 @@ account, has been tried with.
 
 You are the attacker. You know that `alice` has an account (notebook 02 showed how registration
 tells you), and you have a wordlist. Real ones are leaked password lists with millions of entries;
-here a stand-in: 200 passphrases, generated, with alice's at position 187. The helpers below build
-a fresh app with a fresh SQLite file, register alice from her home address, and send one login
-from an address you choose (`REMOTE_ADDR` is the TCP peer's address, what the app sees as "the
-client"). The addresses come from the ranges reserved for documentation (RFC 5737).
+here a stand-in: 200 passphrases, generated, with alice's at position 187. `new_app(...)` builds a
+fresh app with a fresh SQLite file and registers alice and bob, each from their home address;
+`login(client, username, password, address)` sends one login from an address you choose
+(`REMOTE_ADDR` is the TCP peer's address, what the app sees as "the client"). The addresses come
+from the ranges reserved for documentation (RFC 5737).
 ''')
 
 code("step03-app", r'''
-import collections, json, secrets, tempfile
+import collections, json, tempfile
 
 from solutions.step03_input_validation import create_app as create_step03
 
 workdir = pathlib.Path(tempfile.mkdtemp())  # the SQLite files; deleted at the end of the notebook
-
-
-def settings(name, **overrides):
-    """A fresh configuration: a random key and a new SQLite file in workdir."""
-    return {"JWT_SECRET_KEY": secrets.token_hex(32), "DATABASE": str(workdir / f"{name}.sqlite"),
-            "TESTING": True,
-            # Cheap hashing only keeps this notebook fast. A real server keeps the defaults
-            # (argon2id with 64 MiB, 3 passes, 4 lanes: see notebook 02).
-            "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
-            **overrides}
-
-
-ALICE = {"username": "alice", "password": "violet kettle under a quiet moon"}
-BOB = {"username": "bob", "password": "seven owls guard the lighthouse"}
-HOME = {"alice": "192.0.2.10", "bob": "192.0.2.20"}  # where each user logs in from
-ATTACKER = "203.0.113.7"  # your machine
+ALICE, BOB, HOME, ATTACKER = lab.ALICE, lab.BOB, lab.HOME, lab.ATTACKER  # HOME: alice's and bob's addresses
+login, wordlist = lab.login, lab.WORDLIST  # 200 passphrases, "<colour> <thing> under a quiet moon"
 
 
 def new_app(create_app, name, setup=None, **config):
-    """A fresh app with alice and bob registered, each from their own address; and its test client.
+    return lab.new_app(workdir, create_app, name, setup, **config)  # (app, client), alice and bob registered
 
-    setup(app), if given, runs first: Flask accepts new routes only before the first request.
-    """
-    app = create_app(settings(name, **config))
-    if setup:
-        setup(app)
-    client = app.test_client()
-    for user in (ALICE, BOB):
-        response = client.post("/register", json=user, environ_base={"REMOTE_ADDR": HOME[user["username"]]})
-        assert response.status_code == 201, response.get_json()
-    return app, client
-
-
-def login(client, username, password, address):
-    """One login attempt, sent from `address`."""
-    return client.post("/login", json={"username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": address})
-
-
-COLOURS = ["amber", "azure", "coral", "crimson", "golden", "indigo", "ivory", "olive", "silver", "violet"]
-THINGS = ["anchor", "basket", "candle", "compass", "feather", "garden", "kettle", "lantern", "mirror",
-          "orchard", "pebble", "ribbon", "saddle", "teapot", "thimble", "trumpet", "violin", "wagon",
-          "whistle", "window"]
-wordlist = [f"{colour} {thing} under a quiet moon" for colour in COLOURS for thing in THINGS]
 
 step03, client03 = new_app(create_step03, "step03")
 print("wordlist:", len(wordlist), "candidates; alice's passphrase is number",
@@ -116,8 +76,8 @@ print("wordlist:", len(wordlist), "candidates; alice's passphrase is number",
 
 code("step03-attack", r'''
 answers = collections.Counter()
-for attempt, guess in enumerate(wordlist, start=1):
-    response = login(client03, "alice", guess, ATTACKER)
+for attempt, candidate in enumerate(wordlist, start=1):
+    response = login(client03, "alice", candidate, ATTACKER)
     answers[response.status_code] += 1
     if response.status_code == 200:
         break
@@ -180,27 +140,10 @@ does it keep the counts? The rest of this notebook is about those three question
 md("fix-intro", r'''
 ## The fix: step 04's limits
 
-Step 04 adds `limits.py`, one module-level limiter, initialised by `create_app`:
-
-```python
-limiter = Limiter(
-    get_remote_address,  # the key of per-address limits: the TCP peer, which the client cannot choose
-    default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]],
-    strategy="moving-window",
-    headers_enabled=True,             # Retry-After and X-RateLimit-* headers
-    in_memory_fallback_enabled=True,  # storage down: per-process limits, never none, never a 500
-    ...
-)
-```
-
-and puts two limits on `/login` in `auth.py`, one per client address and one per account:
-
-```python
-@bp.post("/login")
-@limits.limiter.limit(limits.login_per_address)
-@limits.limiter.limit(limits.login_per_account, key_func=limits.account_key)
-def login(): ...
-```
+Step 04 adds `limits.py`: one module-level limiter, keyed on the client's address, initialised by
+`create_app`, with two limits on `/login`, one per client address and one per account. Writing the
+limiter and the login limits is your exercise (4.1 and 4.2), so their code is not shown here; the
+reference is at the end of this notebook, for after your check passes.
 
 `account_key()` reads the username from the JSON body, puts it in its canonical form (step 03:
 `ALICE` and `ａｌｉｃｅ` are `alice`) and hashes it, so every spelling of one account shares one
@@ -220,43 +163,17 @@ md("clock-intro", r'''
 
 Rate limits are about time, and a notebook should not wait a minute, or a day, to show what
 happens next. The `limits` library (which Flask-Limiter uses to count) and Flask-Limiter read the
-time with `time.time()`. The helper below replaces that function with a clock that only moves when
-you move it: every request in a `with simulated_clock()` block happens at the instant you set, and
-the numbers printed below are the same on every run. It is also how you would test your own limits.
+time with `time.time()`. `lab.simulated_clock()` replaces that function with a clock that only moves
+when you move it (`clock.set(seconds)`, `clock.advance(seconds)`): every request in a
+`with simulated_clock()` block happens at the instant you set, and the numbers printed below are
+the same on every run. It is also how you would test your own limits: `mock.patch("time.time",
+clock)` is all it takes.
 ''')
 
 code("clock", r'''
-from contextlib import contextmanager
-from unittest import mock
-
 from solutions.step04_rate_limiting import create_app as create_step04
 
-
-class SimulatedClock:
-    """A clock that moves only when told to. Called like time.time()."""
-
-    START = 1_767_225_600  # 2026-01-01 00:00:00 UTC: a whole number of minutes since 1970
-
-    def __init__(self):
-        self.now = float(self.START)
-
-    def __call__(self):
-        return self.now
-
-    def set(self, seconds):
-        """Move to `seconds` after the start."""
-        self.now = self.START + seconds
-
-    def advance(self, seconds):
-        self.now += seconds
-
-
-@contextmanager
-def simulated_clock():
-    """Inside the block, time.time() reads a SimulatedClock (it starts at 0 seconds)."""
-    clock = SimulatedClock()
-    with mock.patch("time.time", clock):
-        yield clock
+simulated_clock = lab.simulated_clock  # with simulated_clock() as clock: ... time.time() is clock()
 ''')
 
 md("fix-attack-intro", r'''
@@ -270,8 +187,8 @@ code("fix-attack", r'''
 with simulated_clock() as clock:
     step04, client04 = new_app(create_step04, "step04")
     answers, first_refusal = collections.Counter(), None
-    for attempt, guess in enumerate(wordlist, start=1):
-        response = login(client04, "alice", guess, ATTACKER)
+    for attempt, candidate in enumerate(wordlist, start=1):
+        response = login(client04, "alice", candidate, ATTACKER)
         answers[response.status_code] += 1
         if response.status_code == 429 and first_refusal is None:
             first_refusal, refused_at = response, attempt
@@ -303,6 +220,39 @@ and *counts* after the response: guesses sent at the same moment all pass the te
 one is counted.
 ''')
 
+builder.your_turn("second-machine", r'''
+You have a second machine, `198.51.100.77`, that has sent nothing yet. The cell replays the start
+of the attack above on a fresh step 04 app: your first machine sends 5 guesses at alice. Then, in
+the same simulated second, send 10 more from the second machine (the `login(...)` helper, the
+candidates `wordlist[5:15]`). **Predict** how many get an answer (401) rather than a 429, then
+write the loop and run the cell.
+''', r'''
+prediction = ...  # how many of the 10 are answered (401)?
+
+with simulated_clock():
+    second_app, second_client = new_app(create_step04, "second-machine")
+    for candidate in wordlist[:5]:
+        login(second_client, "alice", candidate, ATTACKER)  # the first machine, as above
+    statuses = ...  # [login(second_client, "alice", candidate, "198.51.100.77").status_code for ...]
+
+if statuses is ...:
+    print("Replace the ... of statuses with your loop, then run this cell again.")
+else:
+    print("you predicted:", guess(prediction), "| answered:", statuses.count(401), "| refused:", statuses.count(429))
+''', r'''
+with simulated_clock():
+    second_app, second_client = new_app(create_step04, "second-machine-answer")
+    for candidate in wordlist[:5]:
+        login(second_client, "alice", candidate, ATTACKER)
+    statuses = [login(second_client, "alice", candidate, "198.51.100.77").status_code for candidate in wordlist[5:15]]
+print("answered:", statuses.count(401), "| refused:", statuses.count(429))
+''', r'''
+**None.** The new address has its own per-address budget (20 a minute), but the per-account limit
+counts attempts on alice's account from everywhere, and the first machine spent its 5 for this
+minute. A new address buys a new per-address bucket, never a new per-account one: that is what
+the second limit is for (next: a whole botnet).
+''')
+
 md("botnet-intro", r'''
 ### A botnet: many addresses, one account
 
@@ -318,8 +268,8 @@ SPELLINGS = ["alice", "Alice", "ALICE", "ａｌｉｃｅ"]  # the last one in fu
 with simulated_clock():
     botnet_app, botnet_client = new_app(create_step04, "botnet")
     answers = collections.Counter()
-    for n, (address, guess) in enumerate(zip(BOTNET, wordlist)):
-        answers[login(botnet_client, SPELLINGS[n % 4], guess, address).status_code] += 1
+    for n, (address, candidate) in enumerate(zip(BOTNET, wordlist)):
+        answers[login(botnet_client, SPELLINGS[n % 4], candidate, address).status_code] += 1
     bob = login(botnet_client, "bob", BOB["password"], HOME["bob"])
 
 print("50 addresses, one guess each, at alice in 4 spellings:", dict(answers))
@@ -355,9 +305,10 @@ Two limits, because the attack comes in two shapes (OWASP Credential Stuffing Pr
 Authentication Cheat Sheets):
 
 - **per account** stops many addresses against one account: the botnet got 5 guesses, whatever
-  its size and however it spelled the name. The Authentication Cheat Sheet asks for exactly this:
-  count failed logins per account, not only per address, so that many addresses cannot share out
-  the guesses;
+  its size and however it spelled the name. The Authentication Cheat Sheet's advice goes the same
+  way: count failed logins against the account, not only per address, so that many addresses
+  cannot share out the guesses (it speaks of failed attempts and lockouts; step 04 counts every
+  attempt, for the reason given above);
 - **per address** stops one address against many accounts: 20 pairs a minute, 200 a day.
 
 Innocent clients are not touched: bob and alice, each at their own address and with their own
@@ -400,56 +351,8 @@ for label, stream in streams.items():
 ''')
 
 code("timeline-plot", r'''
-# The picture of the two streams. The drawing code is not the lesson: skip it.
-import io, logging
-
-logging.getLogger("matplotlib").setLevel(logging.ERROR)  # a first run may log that it builds a font cache
-from matplotlib.figure import Figure
-from IPython.display import Image
-
-ANSWERED, REFUSED = "#1f6f43", "#c0392b"
-
-fig = Figure(figsize=(10.5, 6.2), dpi=110)
-top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1, 2.2], "hspace": 0.55})
-
-# Top: step 04, the first 5 minutes, one mark per guess.
-first = [(second, status) for second, status in streams["step 04"] if second < 300]
-for status, y, colour, marker, label in ((401, 1, ANSWERED, "o", "answered (401)"),
-                                         (429, 0, REFUSED, "x", "refused (429)")):
-    xs = [second / 60 for second, s in first if s == status]
-    top.scatter(xs, [y] * len(xs), color=colour, marker=marker, s=22, label=label)
-top.set_yticks([0, 1], ["429", "401"])
-top.set_ylim(-0.7, 1.7)
-top.set_xlim(-0.1, 5.1)
-top.set_xlabel("minutes")
-top.set_title("Step 04, the first 5 minutes: 5 guesses answered in any 60 seconds", fontsize=11)
-top.legend(loc="upper right", ncol=2, frameon=False, fontsize=9)
-top.spines[["top", "right"]].set_visible(False)
-
-# Bottom: cumulative guesses answered, both apps, 30 minutes.
-for label, colour in (("step 03", REFUSED), ("step 04", ANSWERED)):
-    xs, ys, count = [], [], 0
-    for second, status in streams[label]:
-        count += status == 401
-        xs.append(second / 60)
-        ys.append(count)
-    bottom.step(xs, ys, where="post", color=colour, linewidth=2,
-                label=f"{label}: {count} answered")
-bottom.axhline(100, color="#7f8c8d", linestyle="--", linewidth=1)
-bottom.text(30, 112, "100 per day per account: nothing more until the day has passed",
-            ha="right", fontsize=9, color="#555555")
-bottom.set_xlim(0, 30)
-bottom.set_ylim(0, 640)
-bottom.set_xlabel("minutes")
-bottom.set_ylabel("wrong guesses answered (401)")
-bottom.set_title("One guess every 3 seconds from 250 addresses: how many get an answer?", fontsize=11)
-bottom.legend(loc="upper left", frameon=False)
-bottom.spines[["top", "right"]].set_visible(False)
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png", bbox_inches="tight")
-Image(data=buffer.getvalue())
-''', hidden=True)
+lab.timeline_picture(streams)  # the drawing code is in notebooks/lab/rate_limits.py
+''')
 
 md("timeline-lesson", r'''
 Step 03 answers every guess: 20 a minute, 600 in half an hour, and the attacker only has to be
@@ -489,10 +392,7 @@ with simulated_clock() as clock:
             allowed[name].append(counter.hit(FIVE_PER_MINUTE, "alice"))
 
 
-def most_in_a_minute(seconds):
-    """The most allowed requests in any 60-second span [t, t + 60)."""
-    return max(sum(t <= s < t + 60 for s in seconds) for t in seconds)
-
+most_in_a_minute = lab.most_in_a_minute  # the most requests in any 60-second span [t, t + 60)
 
 print(f"{'requests at second':24}", " ".join(f"{s:>2}" for s in REQUESTS))
 for name, results in allowed.items():
@@ -506,51 +406,8 @@ for name, results in allowed.items():
 ''')
 
 code("strategies-plot", r'''
-# The picture of the three strategies. The drawing code is not the lesson: skip it.
-from matplotlib.patches import Rectangle
-
-fig = Figure(figsize=(12, 7.2), dpi=110)
-axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"hspace": 0.55})
-
-WINDOWS = {  # (start, end, label) of the windows each strategy counts in, for the background
-    "fixed window": [(0, 60, "window opened by the request at 0 s"), (61, 121, "window opened at 61 s")],
-    "moving window": [(1, 61, "at 61 s it counts (1, 61]: the 4 at 59 s")],
-    "sliding window counter": [(0, 60, "minute 0 (on the clock)"), (60, 120, "minute 1")],
-}
-NOTES = {
-    "fixed window": "a new window starts with the first request after the old one ends",
-    "moving window": "it counts the requests of the last 60 seconds, one timestamp each",
-    "sliding window counter": "at 90 s it estimates 5 x 30/60 + 1 = 3.5 (minute 0 weighted, plus minute 1),\n"
-                              "rounded down to 3: 2 more allowed, though 5 came in the last 60 s",
-}
-for ax, (name, results) in zip(axes, allowed.items()):
-    for i, (start, end, label) in enumerate(WINDOWS[name]):
-        ax.add_patch(Rectangle((start, 0.3), end - start, 5.4, facecolor=("#eaf2f8", "#fdf2e9")[i % 2],
-                               edgecolor="#aab7b8", linewidth=0.8, zorder=0))
-        ax.text(start + 0.8, 5.25, label, fontsize=8, color="#555555", va="center")
-    stack = collections.Counter()
-    for second, ok in zip(REQUESTS, results):
-        stack[second] += 1
-        ax.scatter(second, stack[second], marker="o" if ok else "x", s=40,
-                   color=ANSWERED if ok else REFUSED, zorder=3)
-    count = sum(results)
-    burst = sum(ok for s, ok in zip(REQUESTS, results) if 59 <= s <= 61)
-    ax.set_title(f"{name}: {count} of {len(REQUESTS)} allowed, {burst} of them between 59 and 61 s",
-                 fontsize=10.5, loc="left")
-    ax.text(4, 3, NOTES[name], fontsize=8.5, color="#34495e", ha="left", va="center")
-    ax.set_ylim(0, 6)
-    ax.set_yticks([])
-    ax.spines[["top", "right", "left"]].set_visible(False)
-axes[-1].set_xlim(-3, 101)
-axes[-1].set_xticks([0, 59, 61, 90])
-for label, align in zip(axes[-1].get_xticklabels(), ("center", "right", "left", "center")):
-    label.set_horizontalalignment(align)
-axes[-1].set_xlabel("seconds (o allowed, x refused; requests at the same second are stacked)")
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png", bbox_inches="tight")
-Image(data=buffer.getvalue())
-''', hidden=True)
+lab.strategies_picture(REQUESTS, allowed)  # the drawing code is in notebooks/lab/rate_limits.py
+''')
 
 md("strategies-lesson", r'''
 What each strategy really does, as the run shows:
@@ -583,8 +440,14 @@ md("workers-intro", r'''
 `RATELIMIT_STORAGE_URI` says where the counters live. The default, `memory://`, is a dictionary in
 the Python process. In production you do not run one process: `gunicorn -w 3` starts three
 workers, each its own Python process with its own app, and each new connection goes to whichever
-worker accepts it first. With `memory://` each worker counts alone.
+worker accepts it first. With `memory://` each worker counts alone:
+''')
 
+code("workers-picture", r'''
+lab.workers_picture()  # the drawing code is in notebooks/lab/rate_limits.py
+''')
+
+md("workers-run-intro", r'''
 The next cell runs it for real (Linux and macOS only: gunicorn does not run on Windows): step 04
 under `gunicorn --workers 3`, a limit of 5 per minute per account, and 30 wrong guesses at alice
 sent at the same moment; first with `memory://`, then with a real `redis-server` the three workers
@@ -595,125 +458,9 @@ nbval does not compare this cell's output.
 
 code("workers-demo", r'''
 # NBVAL_IGNORE_OUTPUT
-import http.client, importlib.util, os, shutil, socket, subprocess, time
-from concurrent.futures import ThreadPoolExecutor
-
-WORKERS, LIMIT, GUESSES = 3, 5, 30
-REPOSITORY = pathlib.Path.cwd().parent
-
-# A gunicorn hook: each worker leaves a file once it has loaded the app, so we wait for all of
-# them (otherwise the first requests all land on the worker that booted first).
-READY_HOOK = """
-import pathlib
-def post_worker_init(worker):
-    (pathlib.Path({folder!r}) / f"ready-{{worker.pid}}").touch()
-"""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_listening(port, process, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start within {timeout:.0f} seconds")
-
-
-def post(port, path, body):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
-
-
-def stop(process):
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def guesses_let_through(storage_uri):
-    """Step 04 under gunicorn with WORKERS workers; GUESSES simultaneous wrong guesses at alice."""
-    folder = pathlib.Path(tempfile.mkdtemp(dir=workdir))
-    (folder / "ready").mkdir()
-    (folder / "hook.py").write_text(READY_HOOK.format(folder=str(folder / "ready")), encoding="utf-8")
-    port = free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
-    env.update(FLASK_JWT_SECRET_KEY=secrets.token_hex(32), FLASK_DATABASE=str(folder / "workers.sqlite"),
-               FLASK_RATELIMIT_STORAGE_URI=storage_uri,
-               FLASK_RATELIMIT_LOGIN_PER_ACCOUNT=f"{LIMIT} per minute",
-               FLASK_RATELIMIT_LOGIN_PER_ADDRESS="1000 per minute",  # all guesses come from 127.0.0.1
-               FLASK_ARGON2_TIME_COST="2", FLASK_ARGON2_MEMORY_COST="19456", FLASK_ARGON2_PARALLELISM="1")
-    with open(folder / "gunicorn.log", "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
-             "--config", str(folder / "hook.py"), "--no-control-socket", "--log-level", "warning",
-             "solutions.step04_rate_limiting:create_app()"],
-            cwd=REPOSITORY, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_listening(port, server, "gunicorn")
-        deadline = time.monotonic() + 30
-        while len(list((folder / "ready").iterdir())) < WORKERS:
-            if time.monotonic() > deadline:
-                raise RuntimeError("not all gunicorn workers started")
-            time.sleep(0.05)
-        assert post(port, "/register", ALICE) == 201
-        with ThreadPoolExecutor(max_workers=GUESSES) as pool:
-            statuses = list(pool.map(
-                lambda n: post(port, "/login", {"username": "alice", "password": f"wrong guess {n:04d}"}),
-                range(GUESSES)))
-    finally:
-        stop(server)
-    return statuses.count(401)
-
-
-def report(storage, through):
-    print(f"{storage:10} {WORKERS} workers, limit {LIMIT}: {through:2} of {GUESSES} simultaneous guesses answered"
-          f" | more than {LIMIT}: {through > LIMIT} | exactly {LIMIT}: {through == LIMIT}")
-
-
-try:
-    if os.name == "nt":
-        print("gunicorn does not run on Windows, so this demonstration is skipped here (WSL can run it).\n"
-              "The numbers of a run on Linux are in the next cell.")
-    elif importlib.util.find_spec("gunicorn") is None:
-        print("gunicorn is not installed (pip install -r requirements.txt), so this demonstration is skipped.")
-    else:
-        report("memory://", guesses_let_through("memory://"))
-        redis_server = shutil.which("redis-server")
-        if redis_server is None:
-            print("redis-server is not installed (Debian/Ubuntu: apt-get install redis-server; macOS:\n"
-                  "brew install redis), so the shared-counter half is skipped. Its result is in the next cell.")
-        else:
-            redis_port = free_port()
-            redis = subprocess.Popen(
-                [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(workdir)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                wait_until_listening(redis_port, redis, "redis-server")
-                report("redis://", guesses_let_through(f"redis://127.0.0.1:{redis_port}"))
-            finally:
-                stop(redis)
-except (OSError, RuntimeError, AssertionError) as exc:
-    print("The demonstration could not run on this machine:", exc or type(exc).__name__)
+# lab.workers_demo: gunicorn --workers 3 (its workers all started before the guesses), 30 simultaneous
+# wrong guesses over real HTTP, with memory:// and then with a redis-server it starts on a free port
+lab.workers_demo(workdir, workers=3, limit=5, guesses=30)
 ''')
 
 md("workers-lesson", r'''
@@ -752,10 +499,6 @@ client's address, each proxy **appends** the address it received the connection 
 `X-Forwarded-For` header; the header may already hold entries, and the leftmost ones were written
 by **the client**, who can write anything there.
 
-```
-client 203.0.113.7  ──▶  your proxy 10.0.0.2  ──▶  your app
-```
-
 | hop | what it writes in `X-Forwarded-For` | the TCP peer the next hop sees |
 |---|---|---|
 | the client (the attacker) | `192.0.2.99` (made up; any value it likes) | 203.0.113.7 |
@@ -766,7 +509,13 @@ client 203.0.113.7  ──▶  your proxy 10.0.0.2  ──▶  your app
 for=...` (§4, §5.2), and warns in §8.1 that the field cannot be relied upon, since any node on the
 way, the client included, can modify it. Only the entries appended by proxies **you** run are
 facts.
+''')
 
+code("proxy-picture", r'''
+lab.forwarded_for_picture()  # the drawing code is in notebooks/lab/rate_limits.py
+''')
+
+md("proxy-naive-intro", r'''
 Step 04's starter code (in the exercise) keys its limits the way many tutorials do:
 `request.headers.get("X-Forwarded-For") or request.remote_addr`. Here is that key on a throwaway
 app with "5 per minute", and you sending 30 guesses, each with a new made-up header:
@@ -848,6 +597,36 @@ with simulated_clock():
     proxy_scenario("one proxy, TRUSTED_PROXY_COUNT=2 (wrong)", 2, behind_proxy=True)
 ''')
 
+builder.your_turn("two-entries", r'''
+Behind one proxy with `TRUSTED_PROXY_COUNT=1`, you try to outsmart ProxyFix: you send **two**
+made-up entries, `X-Forwarded-For: 192.0.2.1, 192.0.2.2`, hoping the app takes the last one you
+wrote. Your proxy appends your real address, as proxies do. **Predict** which address the app keys
+on; then build the header the app receives and run the cell.
+''', r'''
+prediction = ...  # "192.0.2.1", "192.0.2.2" or "203.0.113.7"?
+received = ...    # the X-Forwarded-For the app receives: what you sent, then what your proxy appended
+
+
+def add_whoami(app):
+    app.add_url_rule("/whoami", "whoami", lambda: {"remote_addr": request.remote_addr})
+
+
+proxied, proxied_client = new_app(create_step04, "two-entries", setup=add_whoami, TRUSTED_PROXY_COUNT=1)
+if received is ...:
+    print("Replace the ... of received with the header's value, then run this cell again.")
+else:
+    seen = proxied_client.get("/whoami", headers={"X-Forwarded-For": received}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    print("you predicted:", guess(prediction), "| the app keys on:", seen.get_json()["remote_addr"])
+''', r'''
+received = "192.0.2.1, 192.0.2.2, " + ATTACKER  # your two entries, then your proxy's
+seen = proxied_client.get("/whoami", headers={"X-Forwarded-For": received}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+print("the app keys on:", seen.get_json()["remote_addr"])
+''', r'''
+**203.0.113.7, your real address.** Whatever you write comes *before* what your proxy appends, so
+with `x_for=1` ProxyFix always takes the proxy's entry, however many you add. The count is what
+makes it safe: with `x_for=2` it would take `192.0.2.2`, yours.
+''')
+
 md("proxy-lesson", r'''
 Line by line:
 
@@ -882,26 +661,10 @@ messages in a list and prints them, instead of letting them reach stderr.
 ''')
 
 code("storage-down", r'''
-import logging
-
-
-class KeepMessages(logging.Handler):
-    """A log handler that keeps the messages in a list."""
-
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(f"{record.levelname}: {record.getMessage()}")
-
-
-limiter_log = KeepMessages()
-logging.getLogger("flask-limiter").addHandler(limiter_log)
-logging.getLogger("flask-limiter").propagate = False  # to the list only, for the rest of the notebook
+limiter_log = lab.keep_limiter_log()  # the `flask-limiter` logger's messages, to a list (not stderr)
 
 down_app, down_client = new_app(create_step04, "storage-down", RATELIMIT_STORAGE_URI="redis://127.0.0.1:9")
-statuses = [login(down_client, "alice", guess, ATTACKER).status_code for guess in wordlist[:8]]
+statuses = [login(down_client, "alice", candidate, ATTACKER).status_code for candidate in wordlist[:8]]
 print("8 guesses at alice, the storage unreachable:", statuses)
 print("Flask-Limiter logged:", *limiter_log.messages, sep="\n  ")
 ''')
@@ -979,9 +742,7 @@ def botnet_round(client):
 
 
 def at(clock):
-    """The simulated time as minutes:seconds."""
-    minutes, seconds = divmod(int(clock.now - clock.START), 60)
-    return f"{minutes:2d}:{seconds:02d}"
+    return clock.at()  # the simulated time as minutes:seconds
 
 
 def alice_logs_in(client, clock):
@@ -1019,11 +780,13 @@ this time for 23.6 hours, until the first guesses are a day old. An attacker who
 keeps her out for as long as the attack lasts. That is the price of a per-account limit, and
 `limits.py` pays it on purpose: without it, a botnet gets unlimited guesses at one account.
 
-It is a **throttle, not a lockout**. A lockout disables the account after N failures until someone
-unlocks it: with a small N, anyone who knows a username locks its owner out with N requests, and
-keeps them out; the OWASP Authentication Cheat Sheet ("Account Lockout") warns that a lockout must
-not become a way to deny service to other users. A throttle lifts by itself within a minute (a day
-at most), and the attacker must keep paying to keep it closed.
+It is a **throttle**, and it has a lockout's tail. Nobody disables the account and nothing needs
+unlocking: the 5-per-minute limit lifts by itself within a minute. But the run above also shows
+the day limit's price: once the attacker has spent the day's 100 attempts, alice is refused for
+almost a day, and an attacker who keeps guessing keeps her out. That is the denial of service the
+OWASP Authentication Cheat Sheet ("Account Lockout") warns about: a limit on the account must not
+become a way to lock its owner out. Step 04 narrows it (the attacker must keep paying, and the
+owner's other defences, below, still apply) but does not remove it.
 
 Where do the numbers come from? NIST SP 800-63B-4 (§3.2.2, "Rate Limiting (Throttling)") sets the
 upper bound: no more than **100 consecutive failed attempts** on one account; after that the
@@ -1062,8 +825,8 @@ md("wrap-up", r'''
 - `memory://` counts per process: several workers need shared counters (Redis). Behind a proxy,
   trust exactly as many `X-Forwarded-For` entries as you have proxies. When the storage is down,
   step 04 falls back to per-process limits.
-- A per-account limit also throttles the account's owner: a throttle, not a lockout, and a floor
-  under MFA, not a replacement.
+- A per-account limit also throttles the account's owner, for up to a day once an attacker has
+  spent the day's budget: a floor under MFA, not a replacement.
 
 Now build it yourself.
 ''')
@@ -1074,8 +837,21 @@ import shutil
 shutil.rmtree(workdir, ignore_errors=True)  # the notebook's SQLite files
 ''')
 
-code("outro", r'''
-outro(4)
+builder.outro(4)
+
+md("reference-intro", r'''
+## After your check passes: the reference limiter and login limits
+
+**Spoiler**: this is the solution of exercises 4.1 and 4.2. Read it once `python -m workbook check 4`
+passes; `python -m workbook diff 4` shows the whole lesson as a diff.
+''')
+
+code("reference", r'''
+from IPython.display import display
+from lab.common import solution_source
+
+display(solution_source("step04_rate_limiting", "limits.py", "limiter", "account_key"))
+display(solution_source("step04_rate_limiting", "auth.py", "login"))
 ''')
 
 

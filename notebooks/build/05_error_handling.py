@@ -29,13 +29,9 @@ md, code = builder.md, builder.code
 # 1. Opening
 # ------------------------------------------------------------------------------------------------
 
-code("intro", r'''
-import sys, pathlib
-sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
-
-from workbook.notebook import intro, outro
-
-intro(5)
+builder.intro(5, r'''
+from lab import errors as lab  # notebooks/lab/errors.py: apps, log capture, masking, a bug on demand
+from lab.common import guess
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -49,13 +45,14 @@ Step 04's API authenticates, validates and rate-limits. Now look at it from the 
 does it answer when something goes wrong? A client has to parse every error it can receive, and an
 attacker provokes errors on purpose, because error messages describe the inside of a system.
 
-The helpers below build apps in this process, mask what changes from run to run (request ids and
-log times), and capture what the server logs instead of letting it reach the terminal.
+The helpers (in `notebooks/lab/errors.py`) build apps in this process, mask what changes from run
+to run (request ids and log times: `masked(text)`), capture what the server logs instead of letting
+it reach the terminal, and plant a bug on demand (`a_bug_in(passwords)`: `hash_password` raises,
+as a bug deep in the code would).
 ''')
 
 code("setup", r'''
-import json, logging, re, secrets, tempfile, time
-from contextlib import contextmanager
+import json, logging, secrets, tempfile, time
 
 import jwt as pyjwt  # PyJWT, the library under Flask-JWT-Extended
 
@@ -63,71 +60,19 @@ from solutions.step04_rate_limiting import create_app as create_step04, password
 from solutions.step05_error_handling import create_app as create_step05, passwords as passwords05
 
 workdir = pathlib.Path(tempfile.mkdtemp())  # the SQLite files; deleted at the end of the notebook
+masked, a_bug_in = lab.masked, lab.a_bug_in
 
 
 def settings(name, **overrides):
-    """A fresh configuration: a random key and a new SQLite file in workdir."""
-    return {"JWT_SECRET_KEY": secrets.token_hex(32), "DATABASE": str(workdir / f"{name}.sqlite"),
-            "TESTING": True,
-            # Cheap hashing only keeps this notebook fast. A real server keeps the defaults.
-            "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
-            # Limits on, with a small per-account login limit, so that a 429 takes 3 requests.
-            "RATELIMIT_ENABLED": True, "RATELIMIT_LOGIN_PER_ACCOUNT": "2 per minute",
-            **overrides}
+    return lab.settings(workdir, name, **overrides)  # a key, a SQLite file; login limit 2 per minute per account
 
 
-class Capture(logging.Handler):
-    """Keeps each log record as a server would write it (with its traceback) in a list."""
-
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-
-    def emit(self, record):
-        self.lines.append(self.format(record))
-
-
-# Flask's own log (app.logger) of the step 04 and classic apps: kept here, not on stderr.
-flask_log = Capture()
+flask_log = lab.Capture()  # the step 04 and classic apps' own log (app.logger), kept here, not on stderr
+api_log = lab.capture_api_log()  # step 05's log (the logger "api")
 
 
 def quiet(app):
-    app.logger.handlers[:] = [flask_log]
-    app.logger.propagate = False
-    return app
-
-
-# Step 05 logs to the logger "api". A handler there before the first step 05 app is made also
-# stops step 05 from adding its own (stderr) handler: see logs.init_app.
-api_log = Capture()
-logging.getLogger("api").addHandler(api_log)
-logging.getLogger("api").setLevel(logging.INFO)
-logging.getLogger("api").propagate = False
-
-REQUEST_ID = re.compile(r"\b[0-9a-f]{32}\b")  # uuid4().hex
-LOG_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", re.MULTILINE)  # at the start of a log line
-WAIT = re.compile(r"in \d+ seconds")  # a 429's "Try again in 59 seconds" depends on the clock
-
-
-def masked(text):
-    """Replace what changes on every run: request ids, log times, the seconds until a limit resets."""
-    return WAIT.sub("in <n> seconds", LOG_TIME.sub("<time>", REQUEST_ID.sub("<request-id>", text)))
-
-
-@contextmanager
-def a_bug_in(passwords_module):
-    """Make hash_password fail the way a bug deep in the code would; put it back afterwards."""
-    original = passwords_module.hash_password
-
-    def broken(password):
-        raise RuntimeError("sqlite3 /srv/app/users.db: SELECT password_hash FROM user")
-
-    passwords_module.hash_password = broken
-    try:
-        yield
-    finally:
-        passwords_module.hash_password = original
+    return lab.quiet(app, flask_log)
 
 
 GOOD = "violet kettle under a quiet moon"  # a valid password
@@ -135,7 +80,6 @@ now = int(time.time())
 FORGED = pyjwt.encode(  # a well-formed access token for user 1, signed with a key the server does not have
     {"sub": "1", "type": "access", "fresh": False, "jti": "x", "iat": now, "nbf": now, "exp": now + 900},
     secrets.token_hex(32), algorithm="HS256")
-print("ready")
 ''')
 
 md("table-intro", r'''
@@ -163,28 +107,10 @@ REQUESTS = [  # (what, method, path, keyword arguments for the test client)
 
 
 def send(app, what, passwords_module=None):
-    """Send the request called `what` to `app`; return the response."""
-    _, method, path, kwargs = next(r for r in REQUESTS if r[0] == what)
-    client = app.test_client()
-    if what == "3rd login in a minute":
-        for _ in range(2):
-            client.open(path, method=method, **kwargs)
-    if what == "a bug":
-        with a_bug_in(passwords_module):
-            return client.open(path, method=method, **kwargs)
-    return client.open(path, method=method, **kwargs)
+    return lab.send(app, REQUESTS, what, passwords_module)  # the 429 takes 3 logins; the bug is switched on
 
 
-def shape(response):
-    """The envelope: an HTML page, or a JSON object named by its members."""
-    if response.mimetype == "text/html":
-        return "HTML page"
-    return "JSON {" + ", ".join(sorted(response.get_json())) + "}"
-
-
-def start(response, width=80):
-    """The first characters of the body, on one line (⏎ marks a line break), ids masked."""
-    return masked(response.get_data(as_text=True)).replace("\n", "⏎")[:width]
+shape, start = lab.shape, lab.start  # "HTML page" or "JSON {members}"; the body's first 80 characters
 ''')
 
 code("step04-table", r'''
@@ -205,7 +131,8 @@ Read it as a client would:
 - **Three envelopes.** Werkzeug's HTML pages (404, 405, 413, 500), `{"msg"}` (415, the token
   errors, the 429), `{"msg", "errors"}` (400). A client must look at the Content-Type, then guess
   which keys to read. A JSON client that parses the 404 as JSON fails on `<!doctype html>`.
-- **422 where a client expects 401.** A forged token gets `422` (Unprocessable Content) with
+- **422 where a client expects 401.** A forged token gets `422` (Unprocessable Content, RFC 9110
+  §15.5.21) with
   `"Signature verification failed"`: that is Flask-JWT-Extended's default for a token it cannot
   accept. Only a missing or expired token gets 401. A client written to log in again on 401 does
   not do it on 422, and 422 means that the server "was unable to process the contained
@@ -213,6 +140,29 @@ Read it as a client would:
   which RFC 6750 §3 requires when a request has no valid access token.
 - **The bug** is Flask's HTML 500 page. Its text is generic, which is good. But what did the server
   write down?
+''')
+
+builder.your_turn("scheme", r'''
+One more error for the table: alice's client sends her token with the wrong scheme,
+`Authorization: Token <the token>` instead of `Bearer`. **Predict** step 04's status (401 or 422?)
+and whether the answer carries a `WWW-Authenticate` header. Write the request, then run the cell.
+''', r'''
+prediction = ...  # e.g. (401, False): the status, and whether WWW-Authenticate is there
+response = ...    # step04.test_client().get("/protected", headers={"Authorization": ...})
+
+if response is ...:
+    print("Replace the ... of response with your request, then run this cell again.")
+else:
+    print("you predicted:", guess(prediction), "| the answer:", response.status_code, response.get_json(),
+          "| WWW-Authenticate:", response.headers.get("WWW-Authenticate", "(none)"))
+''', r'''
+response = step04.test_client().get("/protected", headers={"Authorization": f"Token {FORGED}"})
+print(response.status_code, response.get_json(), "| WWW-Authenticate:", response.headers.get("WWW-Authenticate", "(none)"))
+''', r'''
+**401, without `WWW-Authenticate`.** Flask-JWT-Extended treats a header without the `Bearer` scheme
+as no token at all (401, "Missing 'Bearer' type"), while a bad token under the right scheme is a
+422: two statuses for one problem, and neither says how to authenticate, which RFC 6750 §3 asks of
+every 401 from a protected resource. Step 05 makes both a 401 with `WWW-Authenticate: Bearer`.
 ''')
 
 code("step04-log", r'''
@@ -407,7 +357,10 @@ Four rules matter here:
 - **`"about:blank"`** (§4.2.1) says that "the problem has no additional semantics beyond that of
   the HTTP status code", and then "the title SHOULD be the same as the recommended HTTP status
   phrase for that code (e.g., "Not Found" for 404, and so on)". Step 05 takes the phrase from
-  Werkzeug's `HTTP_STATUS_CODES`.
+  Werkzeug's `HTTP_STATUS_CODES`. Beware two entries of that table: Werkzeug 3.1 still has the
+  phrases of RFC 7231 for **413** ("Request Entity Too Large") and **422** ("Unprocessable
+  Entity"), which RFC 9110 (2022, §15.5.14 and §15.5.21) renamed **"Content Too Large"** and
+  **"Unprocessable Content"**. The workbook's tests accept either; a new API should use RFC 9110's.
 - **`status` must match.** "Generators MUST use the same status code in the actual HTTP response"
   (§3.1.2). The member is advisory: it helps when an intermediary changed the status, or when the
   body is kept without its response (a log); generic HTTP software (proxies, caches, client
@@ -424,21 +377,7 @@ The function below checks a response against these rules. Step 04's nine answers
 ''')
 
 code("problem-check", r'''
-from werkzeug.http import HTTP_STATUS_CODES
-
-
-def problems_with(response):
-    """What a client expecting RFC 9457 would object to in this error response ([] = nothing)."""
-    if response.mimetype != "application/problem+json":
-        return [f"media type {response.mimetype}"]
-    body = response.get_json()
-    objections = []
-    if body.get("status") != response.status_code:
-        objections.append(f"status member {body.get('status')} != {response.status_code}")
-    if body.get("type", "about:blank") == "about:blank" and body.get("title") != HTTP_STATUS_CODES[response.status_code]:
-        objections.append("title is not the status phrase")
-    return objections
-
+problems_with = lab.problems_with  # type/status/title checks of RFC 9457 (title: RFC 9110's phrase or Werkzeug's)
 
 for what, response in answers04.items():
     print(f"{what:22} {problems_with(response) or 'a valid problem'}")
@@ -467,72 +406,8 @@ Step 05 registers a handler at every level:
 ''')
 
 code("lookup-picture", r'''
-# The picture of Flask's handler lookup, with step 05's handlers. The drawing code is not the lesson: skip it.
-import io
-
-logging.getLogger("matplotlib").setLevel(logging.ERROR)  # a first run may log that it builds a font cache
-from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-from IPython.display import Image
-
-ROWS = [  # (stage, how Flask looks, [(registered for, step 05's handler, answer colour)])
-    ("1  by status code", "HTTPException only;\nblueprint, then app",
-     [("429  (RateLimitExceeded)", "limits.too_many_requests", "ok")]),
-    ("2  by class, in the blueprint", "only for requests routed to\nthe blueprint; walk the MRO",
-     [("ValidationError  (blueprint \"auth\")", "auth.invalid_body  (400 + errors)", "ok")]),
-    ("3  by class, in the app", "walk the exception's MRO:\nthe first class with a\nhandler wins",
-     [("DecodeError, ExpiredSignatureError,\nNoAuthorizationError, ...  (16 classes)",
-       "Flask-JWT-Extended's handlers\n-> our loaders -> auth.token_refused", "ok"),
-      ("HTTPException  (404, 405, 413, 415, 400...)", "errors.http_error", "ok"),
-      ("Exception  (a bug)", "errors.unexpected_error\n(500 + request id, traceback logged)", "ok")]),
-    ("4  no handler found", "where step 04's 404, 405,\n413 and bugs ended",
-     [("an HTTPException", "Werkzeug's HTML page", "bad"),
-      ("anything else", "TESTING: re-raised into the caller\notherwise: logged, HTML 500", "bad")]),
-]
-
-fig = Figure(figsize=(11.5, 7.4), dpi=110)
-ax = fig.add_axes([0, 0, 1, 1])
-ax.set_xlim(0, 11.5)
-ax.set_ylim(0, 7.4)
-ax.axis("off")
-
-ax.add_patch(FancyBboxPatch((0.3, 6.55), 10.9, 0.6, boxstyle="round,pad=0.02,rounding_size=0.08",
-                            facecolor="#eef3f8", edgecolor="#34506b", linewidth=1.2))
-ax.text(0.5, 6.95, "an exception is raised while Flask handles a request", fontsize=12,
-        fontweight="bold", va="center", color="#1d2f40")
-ax.text(0.5, 6.7, "abort(415) · no route (NotFound) · wrong method · RateLimitExceeded · "
-        "NoAuthorizationError · InvalidSignatureError · ValidationError · a bug",
-        fontsize=9, va="center", color="#34506b", family="monospace")
-for x, label in ((0.3, "Flask tries, in this order"), (4.25, "registered for"), (8.05, "step 05's handler")):
-    ax.text(x, 6.25, label, fontsize=10.5, fontweight="bold", color="#1d2f40", va="center")
-
-y = 5.95
-for stage, how, entries in ROWS:
-    height = max(0.62 * len(entries), 0.95)
-    entry_height = height / len(entries)
-    bad = entries[0][2] == "bad"
-    ax.add_patch(FancyBboxPatch((0.3, y - height + 0.06), 3.6, height - 0.12,
-                                boxstyle="round,pad=0.02,rounding_size=0.08",
-                                facecolor="#f6dcd8" if bad else "#d6e6f5", edgecolor="#34506b", linewidth=1.1))
-    ax.text(0.45, y - 0.22, stage, fontsize=11, fontweight="bold", va="center", color="#1d2f40")
-    ax.text(0.45, y - 0.42, how, fontsize=8.6, va="top", color="#34506b", linespacing=1.25)
-    for i, (registered, handler, colour) in enumerate(entries):
-        cy = y - entry_height * i - entry_height / 2
-        ax.text(4.25, cy, registered, fontsize=8.8, va="center", family="monospace", color="#1d2f40",
-                linespacing=1.2)
-        ax.add_patch(FancyArrowPatch((7.45, cy), (7.95, cy), arrowstyle="-|>", mutation_scale=13,
-                                     linewidth=1.3, color="#c0392b" if colour == "bad" else "#1e5a1d"))
-        ax.text(8.05, cy, handler, fontsize=8.8, va="center", family="monospace", linespacing=1.2,
-                color="#7b241c" if colour == "bad" else "#1e5a1d")
-    y -= height + 0.1
-
-ax.text(0.3, 0.3, "Every green answer is application/problem+json. The first stage that finds a "
-        "handler answers; the others are never asked.", fontsize=10, color="#1d2f40", va="center")
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png")
-Image(data=buffer.getvalue())
-''', hidden=True)
+lab.lookup_picture()  # the drawing code is in notebooks/lab/errors.py
+''')
 
 md("lookup-registry", r'''
 That table is not a drawing of intentions: Flask keeps its handlers in `app.error_handler_spec`,
@@ -823,7 +698,7 @@ forged_name = ("eve\r\n2025-06-01 09:00:00,000 INFO api.security login.success "
                "request_id=0123456789abcdef0123456789abcdef ip=127.0.0.1 user_id='1'")
 
 naive = logging.Logger("api.security")  # a stand-alone logger with step 05's name, for the demonstration
-naive.addHandler(naive_log := Capture())
+naive.addHandler(naive_log := lab.Capture())
 naive.info("login.failure ip=%s username=%s", "203.0.113.7", forged_name)  # DO NOT COPY: client text, unescaped
 
 print("the log file, line by line:")
@@ -853,6 +728,34 @@ One line, one event: a failed login whose username visibly contains CR LF (shown
 `repr()` doubled the backslashes that `clean()` wrote) and some text, cut at 64 characters. The
 quotes show where the client's text ends. (The schema folded its case, too: login usernames are
 canonicalized, step 03.)
+''')
+
+builder.your_turn("u2028", r'''
+Forge a log line again, on step 05, with a line break that is not CR or LF: U+2028, LINE SEPARATOR
+(`"\u2028"`), which many log viewers and Python's own `str.splitlines()` treat as a line break.
+**Predict**: how many lines does step 05 write for one failed login whose username carries it?
+Write the username, then run the cell.
+''', r'''
+prediction = ...  # 1 or 2?
+sneaky = ...      # a username with "\u2028" and a fake "login.success ... user_id='1'" after it
+
+if sneaky is ...:
+    print("Replace the ... of sneaky with your username, then run this cell again.")
+else:
+    api_log.lines.clear()
+    step05.test_client().post("/login", json={"username": sneaky, "password": "x"})
+    print("you predicted:", guess(prediction), "| lines written:", len("\n".join(api_log.lines).splitlines()))
+''', r'''
+sneaky = "eve\u2028<time> INFO api.security login.success ip=127.0.0.1 user_id='1'"
+api_log.lines.clear()
+step05.test_client().post("/login", json={"username": sneaky, "password": "x"})
+print("lines written:", len("\n".join(api_log.lines).splitlines()))
+print(masked(api_log.lines[0]))
+''', r'''
+**One.** `logs.clean()` escapes every character that `str.isprintable()` rejects, and U+2028 is one
+of them (Unicode category Zl), so it is written as the six characters `\u2028`. An escaping rule
+that names the dangerous characters (CR, LF) would have missed it: escape everything that is not
+printable, the allowlist idea of step 03 again.
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -922,9 +825,7 @@ logging.getLogger("api").removeHandler(api_log)
 shutil.rmtree(workdir, ignore_errors=True)  # the notebook's SQLite files
 ''')
 
-code("outro", r'''
-outro(5)
-''')
+builder.outro(5)
 
 
 build = builder.build

@@ -29,13 +29,9 @@ md, code = builder.md, builder.code
 # 1. Opening
 # ------------------------------------------------------------------------------------------------
 
-code("intro", r'''
-import sys, pathlib
-sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
-
-from workbook.notebook import intro, outro
-
-intro(6)
+builder.intro(6, r'''
+from lab import authorization as lab  # notebooks/lab/authorization.py: apps, the security log, pictures
+from lab.common import guess
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -58,79 +54,31 @@ requires a valid token, so every route "is protected". Read it before you attack
 - `GET /notes/<id>` loads the note by its id, `SELECT * FROM note WHERE id = ?`;
 - `GET /admin/users` returns every row of the user table; only the admin page links to it.
 
-First the helpers: a fresh SQLite file per app, cheap password hashing and no rate limits (only
-to keep this notebook fast), and the apps' security log kept in a list instead of printed on
-stderr.
+The helpers are in `notebooks/lab/authorization.py`: a fresh SQLite file per app, cheap password
+hashing and no rate limits (only to keep this notebook fast), `call(app, method, path, token,
+body)` for one request, `show(response)` for its answer in one line, and the apps' security log
+kept in a list instead of printed on stderr.
 ''')
 
 code("setup", r'''
-import json, logging, re, secrets, sqlite3, tempfile
+import json, re, sqlite3, tempfile
 from contextlib import closing
 
 workdir = pathlib.Path(tempfile.mkdtemp())  # the SQLite files; deleted at the end of the notebook
+call, show, masked, PASSWORDS = lab.call, lab.show, lab.masked, lab.PASSWORDS
+security_log = lab.keep_security_log()  # the "api" logger's lines, in this list
 
 
 def settings(name, **overrides):
-    """A fresh configuration: a random key and a new SQLite file in workdir."""
-    return {"JWT_SECRET_KEY": secrets.token_hex(32), "DATABASE": str(workdir / f"{name}.sqlite"),
-            "TESTING": True,
-            # Cheap hashing and no rate limits only keep this notebook fast; a server keeps the defaults.
-            "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
-            "RATELIMIT_ENABLED": False, **overrides}
-
-
-class KeepLines(logging.Handler):
-    def emit(self, record):
-        security_log.append(record.getMessage())
-
-
-# The apps log security events to the "api" logger, on stderr if nobody configured logging.
-# Here they go to a list, and the cells below print the lines they need.
-security_log = []
-api_log = logging.getLogger("api")
-api_log.handlers[:] = [KeepLines()]
-api_log.setLevel(logging.INFO)
-api_log.propagate = False
+    return lab.settings(workdir, name, **overrides)
 
 
 def log_since(mark):
-    """The security log lines written since len(security_log) was `mark`, request ids masked."""
-    return [re.sub(r"request_id=\w+", "request_id=<id>", line) for line in security_log[mark:]]
-
-
-def masked(value):
-    """A JSON answer with the values that change on every run replaced by placeholders."""
-    if isinstance(value, dict):
-        return {key: "<request id>" if key == "request_id" else
-                     "<time>" if key in ("created_at", "updated_at") else masked(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [masked(item) for item in value]
-    return value
-
-
-def call(app, method, path, token=None, body=None):
-    """One request to `app`, in this process: a bearer token and a JSON body if given."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return app.test_client().open(path, method=method, json=body, headers=headers)
-
-
-def show(response):
-    """The status and the JSON answer, masked."""
-    return f"{response.status_code} {json.dumps(masked(response.get_json()))}"
-
-
-PASSWORDS = {"alice": "violet kettle under a quiet moon", "bob": "correct horse battery staple",
-             "mallory": "a quiet evening of lockpicking"}
+    return lab.log_since(security_log, mark)  # the lines written since len(security_log) was mark
 
 
 def login(app, user):
-    response = call(app, "POST", "/login", body={"username": user, "password": PASSWORDS[user]})
-    assert response.status_code == 200, show(response)
-    return response.get_json()["access_token"]
-
-
-print("helpers ready; security log lines kept:", len(security_log))
+    return lab.login(app, user, PASSWORDS)  # alice's, bob's, mallory's access token
 ''')
 
 md("naive-app-intro", r'''
@@ -344,38 +292,15 @@ authorization module". Step 06 puts each level in one place:
 
 One honest limit: Flask has no application-wide switch for this. The logic lives once, but
 `@jwt_required()` and `@admin_required` must still be put on each route; the next section checks
-that none was forgotten. The code, without the exercise markers:
+that none was forgotten.
+
+Writing `get_note`, `delete_note`, `admin_required`, `NoteIn` and `UserOut` is your exercise (6.1 to
+6.3), so their code is not shown here: the reference is at the end of this notebook, for after
+your check passes. What they must do, you can read off the attacks below.
 ''')
 
-code("where-checks-source", r'''
-import inspect
-
-from IPython.display import Markdown, display
-
-from solutions.step06_authorization import authz, db as db06, schemas
-
-
-def source(obj):
-    """The source of a function or class, without the exercise markers and starter lines."""
-    shown, in_starter = [], False
-    for line in inspect.getsource(obj).splitlines():
-        marker = line.strip()
-        if marker.startswith("# BEGIN EXERCISE"):
-            continue
-        if marker == "# STARTER":
-            in_starter = True
-        elif marker == "# END EXERCISE":
-            in_starter = False
-        elif not in_starter:
-            shown.append(line)
-    return "\n".join(shown)
-
-
-parts = [("db.py", [db06.get_note, db06.delete_note]), ("authz.py", [authz.admin_required]),
-         ("schemas.py", [schemas.NoteIn, schemas.UserOut])]
-display(Markdown("\n\n".join(
-    f"`{module}`\n\n```python\n" + "\n\n\n".join(source(obj) for obj in objects) + "\n```"
-    for module, objects in parts)))
+code("where-checks-imports", r'''
+from solutions.step06_authorization import db as db06  # for the query plan in the section on roles
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -562,48 +487,8 @@ for label, *_ in ACTIONS:
 ''')
 
 code("matrix-picture", r'''
-# The picture of the matrix. The drawing code is not the lesson: skip it.
-import io
-
-logging.getLogger("matplotlib").setLevel(logging.ERROR)  # a first run may log that it builds a font cache
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch, Rectangle
-from IPython.display import Image
-
-KINDS = {  # status: (what it means here, colour)
-    200: ("allowed", "#bfe3c6"), 201: ("allowed", "#bfe3c6"),
-    400: ("field refused", "#ddd0ee"), 401: ("who are you?", "#dde3ea"),
-    403: ("forbidden", "#f2b8b2"), 404: ("as if absent", "#f9d9a6"),
-}
-
-fig = Figure(figsize=(10.5, 5.6), dpi=110)
-ax = fig.add_axes([0.19, 0.12, 0.79, 0.7])
-for row, (label, *_) in enumerate(ACTIONS):
-    for col, actor in enumerate(ACTORS):
-        status = matrix[label, actor]
-        meaning, colour = KINDS[status]
-        ax.add_patch(Rectangle((col, row), 1, 1, facecolor=colour, edgecolor="white", linewidth=3))
-        ax.text(col + 0.5, row + 0.42, str(status), ha="center", va="center", fontsize=13,
-                fontweight="bold", color="#1d2f40")
-        ax.text(col + 0.5, row + 0.75, meaning, ha="center", va="center", fontsize=8.5, color="#34506b")
-ax.set_xlim(0, len(ACTORS))
-ax.set_ylim(len(ACTIONS), 0)
-ax.xaxis.tick_top()
-ax.set_xticks([col + 0.5 for col in range(len(ACTORS))],
-              ["anonymous\n(no token)", "alice", "bob", "root\n(admin)"], fontsize=10.5)
-ax.set_yticks([row + 0.5 for row in range(len(ACTIONS))], [label for label, *_ in ACTIONS], fontsize=10.5)
-ax.tick_params(length=0)
-for side in ax.spines.values():
-    side.set_visible(False)
-handles = [Patch(facecolor=colour, label=f"{meaning} ({', '.join(str(s) for s in KINDS if KINDS[s][0] == meaning)})")
-           for meaning, colour in dict(KINDS.values()).items()]
-fig.legend(handles=handles, loc="lower center", ncol=5, frameon=False, fontsize=9)
-fig.suptitle("Step 06: who may do what (status codes from live calls)", x=0.19, y=0.97, ha="left", fontsize=12)
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png")
-Image(data=buffer.getvalue())
-''', hidden=True)
+lab.matrix_picture([label for label, *_ in ACTIONS], ACTORS, matrix)  # drawing code: notebooks/lab/authorization.py
+''')
 
 md("matrix-lesson", r'''
 Read it by rows:
@@ -667,6 +552,27 @@ the same way, and alice's note is untouched. The walk is not silent either: ever
 with who asked and which id, so a monitor can flag one user who misses many ids in a row.
 ''')
 
+builder.your_turn("query-owner", r'''
+mallory tries the list route instead: `GET /notes?owner_id=1`, hoping the route filters by the
+parameter she sends rather than by her token. **Predict** what she gets: alice's notes, her own
+empty list, or an error? Write the request, then run the cell.
+''', r'''
+prediction = ...  # "alice's notes", "her own (empty) list" or "an error"
+response = ...    # call(app, "GET", "/notes?owner_id=1", tokens["mallory"])
+
+if response is ...:
+    print("Replace the ... of response with your request, then run this cell again.")
+else:
+    print("you predicted:", guess(prediction), "| the answer:", show(response))
+''', r'''
+print(show(call(app, "GET", f"/notes?owner_id={ids['alice']}", tokens["mallory"])))
+''', r'''
+**An error: 400, `owner_id` is an unknown field.** The query string is read by a schema that lists
+what a client may send (`PageArgs`: `page` and `per_page`) and refuses the rest, like a body. And
+even a parameter it let through could not change whose notes are listed: the owner comes from the
+token (`get_jwt_identity()`), never from the request. The allowlist again, for query strings.
+''')
+
 md("fix-bfla-intro", r'''
 ### (b) The admin function, and the hashes
 
@@ -720,6 +626,31 @@ print("\nwith id, created_at and role ->", response.status_code, json.dumps(resp
 
 print("\nalice's own list:", [note["title"] for note in call(app, "GET", "/notes", tokens["alice"]).get_json()["items"]])
 print("what a note shows its owner:", json.dumps(masked(call(app, "GET", f"/notes/{alice_note}", tokens["alice"]).get_json())))
+''')
+
+builder.your_turn("move-note", r'''
+mallory writes a note of her own, then tries to *move* it into alice's account with
+`PATCH /notes/<its id> {"owner_id": <alice's id>}`. **Predict** the status, and where the note is
+afterwards. Write the PATCH, then run the cell.
+''', r'''
+prediction = ...  # the status, and whose note it is afterwards
+mine = call(app, "POST", "/notes", tokens["mallory"], {"title": "mine", "body": "for now"}).get_json()["id"]
+moved = ...       # call(app, "PATCH", f"/notes/{mine}", tokens["mallory"], {...})
+
+if moved is ...:
+    print("Replace the ... of moved with your request, then run this cell again.")
+else:
+    print("you predicted:", guess(prediction), "| the answer:", show(moved))
+    print("mallory still has it:", call(app, "GET", f"/notes/{mine}", tokens["mallory"]).status_code == 200)
+''', r'''
+moved = call(app, "PATCH", f"/notes/{mine}", tokens["mallory"], {"owner_id": ids["alice"]})
+print(show(moved))
+print("mallory still has it:", call(app, "GET", f"/notes/{mine}", tokens["mallory"]).status_code == 200)
+print("alice's titles:", [note["title"] for note in call(app, "GET", "/notes", tokens["alice"]).get_json()["items"]])
+''', r'''
+**400, and the note stays mallory's.** The PATCH body goes through the same input schema as a new
+note: it lists `title` and `body`, and refuses every other field with a message (`unknown =
+RAISE`). `owner_id` is a property no client may write, by creation or by update (API3:2023).
 ''')
 
 md("fix-lesson", r'''
@@ -858,39 +789,8 @@ print(f"\nthe token that says 'admin' stays valid for about {round((expires - ti
 ''')
 
 code("timeline-picture", r'''
-# The picture of the two designs over a token's lifetime. The drawing code is not the lesson: skip it.
-minutes = lifetime.total_seconds() / 60
-DEMOTED = 4  # a moment within the token's life, for the picture
-
-fig = Figure(figsize=(10.5, 3.6), dpi=110)
-ax = fig.add_axes([0.22, 0.2, 0.74, 0.62])
-rows = [("role from the database\n(step 06)", after["database"]), ("role in the token", after["token"])]
-for y, (label, status) in enumerate(rows):
-    ax.barh(y, DEMOTED, left=0, height=0.5, color="#bfe3c6", edgecolor="#1f6f43")
-    ax.text(DEMOTED / 2, y, "admin", ha="center", va="center", fontsize=10)
-    still_admin = status < 400
-    ax.barh(y, minutes - DEMOTED, left=DEMOTED, height=0.5,
-            color="#f2b8b2" if still_admin else "#dde3ea", edgecolor="#7b241c" if still_admin else "#5d6d7e")
-    text = (f"still admin after the demotion: {status} on every admin call" if still_admin
-            else f"demoted from the next request: {status}")
-    ax.text((DEMOTED + minutes) / 2, y, text, ha="center", va="center", fontsize=10,
-            color="#7b241c" if still_admin else "#1d2f40", fontweight="bold" if still_admin else None)
-ax.axvline(DEMOTED, color="#b9770e", linestyle="--", linewidth=1.5)
-ax.text(DEMOTED + 0.15, 1.45, "flask set-role root user", ha="left", fontsize=9.5, color="#b9770e")
-ax.axvline(minutes, color="#1d2f40", linestyle=":", linewidth=1.5)
-ax.text(minutes - 0.15, 1.45, "the token expires", ha="right", fontsize=9.5, color="#1d2f40")
-ax.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=10)
-ax.set_ylim(-0.5, 1.7)
-ax.set_xlim(0, minutes + 1)
-ax.set_xlabel("minutes after root logged in")
-ax.spines[["top", "right"]].set_visible(False)
-fig.suptitle("A demotion, seen by each design (status codes from the live calls above)",
-             x=0.22, ha="left", fontsize=11.5)
-
-buffer = io.BytesIO()
-fig.savefig(buffer, format="png")
-Image(data=buffer.getvalue())
-''', hidden=True)
+lab.demotion_picture(lifetime.total_seconds() / 60, after)  # drawing code: notebooks/lab/authorization.py
+''')
 
 md("cost-intro", r'''
 And the price of the database design, the query `load_user` runs on every request:
@@ -1022,8 +922,22 @@ import shutil
 shutil.rmtree(workdir, ignore_errors=True)  # the notebook's SQLite files
 ''')
 
-code("outro", r'''
-outro(6)
+builder.outro(6)
+
+md("reference-intro", r'''
+## After your check passes: the reference checks
+
+**Spoiler**: this is the solution of exercises 6.1 to 6.3. Read it once `python -m workbook check 6`
+passes; `python -m workbook diff 6` shows the whole lesson as a diff.
+''')
+
+code("reference", r'''
+from IPython.display import display
+from lab.common import solution_source
+
+display(solution_source("step06_authorization", "db.py", "get_note", "delete_note"))
+display(solution_source("step06_authorization", "authz.py", "admin_required"))
+display(solution_source("step06_authorization", "schemas.py", "NoteIn", "UserOut"))
 ''')
 
 

@@ -56,7 +56,7 @@ class Builder:
     def intro(self, number: int, setup: str = "") -> None:
         """The opening as Markdown (from course.toml), then the cell that makes the repository importable."""
         self.md("intro", intro_markdown(number))
-        self.code("setup", SETUP + ("\n" + setup.strip("\n") if setup.strip() else ""))
+        self.code("begin", SETUP + ("\n" + setup.strip("\n") if setup.strip() else ""))
 
     def outro(self, number: int) -> None:
         self.md("outro", outro_markdown(number))

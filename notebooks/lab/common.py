@@ -131,11 +131,15 @@ def solution_source(step_slug: str, file: str, *names: str) -> Markdown:
         tree = ast.parse(source)
         lines = source.splitlines()
         parts = []
+        found = set()
         for node in tree.body:
-            if getattr(node, "name", None) in names:
+            node_names = {getattr(node, "name", None)} | {
+                t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)}
+            if node_names & set(names):
+                found |= node_names
                 start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
                 parts.append("\n".join(lines[start - 1:node.end_lineno]))
-        missing = set(names) - {getattr(n, "name", None) for n in tree.body}
+        missing = set(names) - found
         if missing:
             raise LookupError(f"solutions/{step_slug}/{file} has no {', '.join(sorted(missing))}")
         source = "\n\n\n".join(parts)
