@@ -114,19 +114,30 @@ def common_lengths_chart(common, minimum: int):
     """Bars, log scale: how many passwords of the common list have each length; the minimum marked."""
     lengths = Counter(len(p) for p in common)
     long_enough = sum(1 for p in common if len(p) >= minimum)
-    xs = list(range(1, max(lengths) + 1))
+    xs = list(range(min(min(lengths), minimum), max(lengths) + 1))
     fig, ax = new_figure(10.5, 4.2, axes=(0.08, 0.15, 0.9, 0.75))
     ax.bar(xs, [lengths.get(x, 0) for x in xs], color=["#9fb7cc" if x < minimum else "#c0392b" for x in xs])
     ax.set_yscale("log")
     ax.axvline(minimum - 0.5, color="#1d2f40", linestyle="--", linewidth=1.4)
-    ax.text(minimum - 0.3, 2500, f"{minimum} characters: NIST's minimum\n"
-            f"{long_enough} of {len(common):,} passwords are this long or longer", fontsize=10, va="top",
-            color="#1d2f40")
+    everything = long_enough == len(common)
+    note = (f"all {len(common):,} are {minimum} characters or longer:\nwhat the length rule lets through" if everything
+            else f"{long_enough} of {len(common):,} passwords are this long or longer")
+    if everything:  # the text at the right, above the short tail
+        ax.text(xs[-1], max(lengths.values()) * 0.9, f"{minimum} characters: NIST's minimum (dashed)\n{note}",
+                fontsize=10, va="top", ha="right", color="#1d2f40")
+    else:
+        ax.text(minimum - 0.3, 2500, f"{minimum} characters: NIST's minimum\n{note}", fontsize=10, va="top",
+                color="#1d2f40")
     ax.set_xlabel("password length (characters)")
     ax.set_ylabel("passwords on the list (log scale)")
     ax.set_title("The common-password list, by length", fontsize=12)
     ax.set_xticks(xs[::2])
     peak = max(lengths, key=lengths.get)
+    if everything:
+        return picture(fig, f"Bar chart, log scale, of the {len(common):,} passwords on the common list by length, "
+                            f"{min(lengths)} to {max(lengths)} characters; most are {peak} characters long, just at "
+                            f"NIST's minimum of {minimum} (dashed line). Every bar is at or past the line: the list "
+                            f"holds only passwords the length rule lets through.")
     return picture(fig, f"Bar chart, log scale, of the {len(common):,} passwords on the common list by "
                         f"length, 1 to {max(lengths)} characters; most are {peak} characters long. A dashed "
                         f"line at {minimum} characters, NIST's minimum: only {long_enough} passwords (red "
