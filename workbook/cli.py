@@ -84,7 +84,7 @@ def show_status() -> None:
     for s in course.steps:
         label = states[s.number]
         mark = ui.OK if label == "done" else (ui.ARROW if label in ("in progress", CHANGED) else " ")
-        head = f" {mark} {s.label} {s.title:<{width}}  {label:<{label_width}} {s.minutes:>3} min   "
+        head = f" {mark} {s.label} {s.title:<{width}}  {label:<{label_width}} {s.minutes_split:>7} min   "
         # The concept wraps under itself instead of being cut off.
         lines = textwrap.wrap(s.concept, width=max(columns - len(head) - 1, 30)) or [""]
         ui.echo(head + lines[0], fg=STATE_STYLE[label])

@@ -48,12 +48,21 @@ class Step:
     title: str
     concept: str
     notebook: str
-    minutes: int
+    minutes: int  # the whole step: notebook_minutes + exercise_minutes when both are given
     objectives: tuple[str, ...] = ()
     key_points: tuple[str, ...] = ()
     try_requests: tuple[dict, ...] = ()
     references: tuple[str, ...] = ()
     exercises: tuple[Exercise, ...] = field(default=())
+    notebook_minutes: int | None = None  # reading the notebook and its "your turn" cells
+    exercise_minutes: int | None = None  # the exercise, until `check` passes
+
+    @property
+    def minutes_split(self) -> str:
+        """'15 + 20' (notebook + exercise) when the split is known, else the total."""
+        if self.notebook_minutes is None or self.exercise_minutes is None:
+            return str(self.minutes)
+        return f"{self.notebook_minutes} + {self.exercise_minutes}"
 
     @property
     def label(self) -> str:
@@ -120,13 +129,22 @@ def _step_from_toml(raw: dict) -> Step:
         title=raw["title"],
         concept=raw["concept"],
         notebook=raw["notebook"],
-        minutes=raw["minutes"],
+        minutes=_minutes(raw),
+        notebook_minutes=raw.get("notebook_minutes"),
+        exercise_minutes=raw.get("exercise_minutes"),
         objectives=tuple(raw.get("objectives", ())),
         key_points=tuple(raw.get("key_points", ())),
         try_requests=tuple(raw.get("try", ())),
         references=tuple(raw.get("references", ())),
         exercises=exercises,
     )
+
+
+def _minutes(raw: dict) -> int:
+    """A step's total minutes: notebook_minutes + exercise_minutes, or the older single `minutes`."""
+    if "notebook_minutes" in raw and "exercise_minutes" in raw:
+        return raw["notebook_minutes"] + raw["exercise_minutes"]
+    return raw["minutes"]
 
 
 @functools.cache
@@ -159,16 +177,20 @@ def load(path: Path = COURSE_FILE) -> Course:
 def course_map_markdown(course: Course | None = None) -> str:
     """The README's course map, generated from the metadata (``python -m workbook dev sync``)."""
     course = course or load()
+    split = all(s.notebook_minutes is not None and s.exercise_minutes is not None for s in course.steps)
     lines = [
-        "| step | concept | notebook | exercise folder | exercises | minutes |",
+        f"| step | concept | notebook | exercise folder | exercises | minutes{' (notebook + exercise)' if split else ''} |",
         "|---|---|---|---|---|---|",
     ]
     for s in course.steps:
         exercises = "<br>".join(f"{ex.label} {ex.title}" for ex in s.exercises)
         lines.append(
             f"| {s.label} {s.title} | {s.concept} | [`{s.notebook}`](notebooks/{s.notebook}) "
-            f"| [`steps/{s.slug}/`](steps/{s.slug}/) | {exercises} | {s.minutes} |"
+            f"| [`steps/{s.slug}/`](steps/{s.slug}/) | {exercises} | {s.minutes_split} |"
         )
     total = sum(s.minutes for s in course.steps)
+    if split:
+        reading = sum(s.notebook_minutes for s in course.steps)
+        total = f"{reading} + {total - reading} = {total}"
     lines.append(f"| | | | | **total** | **{total}** |")
     return "\n".join(lines) + "\n"

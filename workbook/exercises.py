@@ -166,7 +166,10 @@ def step_readme(step: Step, course: Course) -> str:
         "",
         f"{step.concept}.",
         "",
-        f"- **Time:** about {step.minutes} minutes, with the notebook `notebooks/{step.notebook}`.",
+        (f"- **Time:** about {step.minutes} minutes: {step.notebook_minutes} for the notebook "
+         f"`notebooks/{step.notebook}`, {step.exercise_minutes} for the exercise."
+         if step.notebook_minutes is not None and step.exercise_minutes is not None else
+         f"- **Time:** about {step.minutes} minutes, with the notebook `notebooks/{step.notebook}`."),
         f"- **Prerequisites:** {prerequisites}.",
         "",
         "## Objectives",

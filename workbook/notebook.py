@@ -7,8 +7,9 @@ GitHub; a test checks that each stored notebook has exactly its script's cells, 
 course.toml that is not rebuilt into the notebooks fails the test run. `intro(N)` and `outro(N)`
 display the same text from a code cell.
 
-`reading_minutes(path)` measures a notebook's reading time (its words at 200 words a minute),
-the floor of its `notebook_minutes` in course.toml.
+`measured_notebook_minutes(path)` measures a notebook: its reading time (the words of its Markdown
+and visible code, at 200 words a minute) plus 3 minutes per "your turn" cell. It is the floor of the
+step's `notebook_minutes` in course.toml (tests/test_notebook_helpers.py checks it).
 """
 
 from __future__ import annotations
@@ -114,14 +115,37 @@ def words(text: str) -> int:
     return len(re.findall(r"[A-Za-z0-9_]+", text))
 
 
+MINUTES_PER_YOUR_TURN = 3  # predict, write the attack, run it, compare with the worked answer
+
+
+def _lesson_cells(notebook: Path) -> list[dict]:
+    """The cells a learner reads on the way: up to the "after your check passes" section (read
+    after the exercise), without the collapsed worked answers."""
+    cells = []
+    for cell in json.loads(Path(notebook).read_text("utf-8"))["cells"]:
+        if cell.get("id") == "reference-intro":
+            break
+        if "worked-answer" in cell.get("metadata", {}).get("tags", []):
+            continue
+        cells.append(cell)
+    return cells
+
+
 def reading_minutes(notebook: Path) -> int:
-    """Minutes to read a stored notebook: every cell's source and every text output, at 200 words
-    a minute, rounded up. Running cells and thinking about "your turn" cells come on top."""
-    nb = json.loads(Path(notebook).read_text("utf-8"))
-    total = 0
-    for cell in nb["cells"]:
-        total += words("".join(cell["source"]))
-        for output in cell.get("outputs", []):
-            text = output.get("text") or output.get("data", {}).get("text/plain", "")
-            total += words("".join(text))
+    """Minutes to read a stored notebook's lesson: the words of its Markdown and of its visible code
+    (outputs are skimmed, not counted), at 200 words a minute, rounded up."""
+    total = sum(words("".join(cell["source"])) for cell in _lesson_cells(notebook)
+                if not (cell["cell_type"] == "code"
+                        and cell.get("metadata", {}).get("jupyter", {}).get("source_hidden")))
     return math.ceil(total / WORDS_PER_MINUTE)
+
+
+def your_turns(notebook: Path) -> int:
+    """How many "your turn" cells the notebook has (a code cell with a `prediction = ...`)."""
+    return sum(1 for cell in _lesson_cells(notebook)
+               if cell["cell_type"] == "code" and "prediction = ..." in "".join(cell["source"]))
+
+
+def measured_notebook_minutes(notebook: Path) -> int:
+    """Reading time plus the "your turn" cells: the floor of a step's notebook_minutes."""
+    return reading_minutes(notebook) + MINUTES_PER_YOUR_TURN * your_turns(notebook)

@@ -7,8 +7,8 @@ Edit the cells here, not in the .ipynb, then rebuild and re-execute from the rep
 
 The notebook is stored with its outputs (it renders on GitHub) and nbval compares every one of
 them, so each output is deterministic: tokens, token ids, session ids, request ids and times
-are masked (notebooks/sessions_lab.py), and a figure's status codes are printed as text too.
-The helpers and the drawing code live in notebooks/sessions_lab.py: they are not the lesson.
+are masked (notebooks/lab/sessions.py), and a figure's status codes are printed as text too.
+The helpers and the drawing code live in notebooks/lab/sessions.py: they are not the lesson.
 """
 
 from __future__ import annotations
@@ -27,14 +27,7 @@ md, code = builder.md, builder.code
 # 1. Opening
 # ------------------------------------------------------------------------------------------------
 
-code("intro", r'''
-import sys, pathlib
-sys.path.insert(0, str(pathlib.Path.cwd().parent))  # the repository root, so `solutions` and `workbook` import
-
-from workbook.notebook import intro, outro
-
-intro(7)
-''')
+builder.intro(7)
 
 # ------------------------------------------------------------------------------------------------
 # 2. The attack on step 06
@@ -48,12 +41,13 @@ that token is good until its `exp`, 15 minutes later, whatever happens in betwee
 cannot be taken back. Ask the question users ask most about Flask-JWT-Extended: *how do I log out?*
 
 The helpers (fresh SQLite files, cheap hashing, the security log kept in a list, masked answers)
-are in `notebooks/sessions_lab.py`; they are not the lesson.
+are in `notebooks/lab/sessions.py`; they are not the lesson.
 ''')
 
 code("setup", r'''
-import sessions_lab as lab
-from sessions_lab import call, login, show
+from lab import sessions as lab
+from lab.common import guess
+from lab.sessions import call, login, show
 
 from solutions import step06_authorization as step06
 
@@ -172,7 +166,7 @@ prediction = ...  # your guess: 200 or 401
 tokens = call(quick_app, "POST", "/login/with-refresh", body={"username": "alice", "password": lab.PASSWORDS["alice"]}).get_json()
 mallorys_copy = tokens["refresh_token"]
 del tokens  # alice "logs out": her client forgets everything
-print("you predicted:", prediction, "| the answer:", call(quick_app, "POST", "/refresh", mallorys_copy).status_code)
+print("you predicted:", guess(prediction), "| the answer:", call(quick_app, "POST", "/refresh", mallorys_copy).status_code)
 ''')
 
 md("your-turn-1-answer", r'''
@@ -243,9 +237,8 @@ print("\n".join(lab.log_since(0, "refresh.reuse_detected")))
 ''')
 
 code("timeline-picture", r'''
-# The picture of the rows above. The drawing code is in sessions_lab.py: it is not the lesson.
-lab.timeline(rows, "A refresh token used twice ends its session: the thief's newer tokens with it")
-''', hidden=True)
+lab.timeline(rows, "A refresh token used twice ends its session: the thief's newer tokens with it")  # notebooks/lab/sessions.py
+''')
 
 md("timeline-lesson", r'''
 mallory won the race and still lost: the moment the retired token came back, the whole family
@@ -385,7 +378,7 @@ for t in threads:
     t.start()
 for t in threads:
     t.join()
-print("you predicted:", prediction)
+print("you predicted:", guess(prediction))
 print("answers:", dict(sorted(Counter(r.status_code for r in answers).items())))
 winner = next(r for r in answers if r.status_code == 200).get_json()
 print("the winner's new refresh token:", call(app07, "POST", "/refresh", winner["refresh_token"]).status_code)
@@ -426,9 +419,7 @@ code("cleanup", r'''
 lab.cleanup()  # the notebook's SQLite files
 ''')
 
-code("outro", r'''
-outro(7)
-''')
+builder.outro(7)
 
 
 build = builder.build

@@ -8,11 +8,11 @@ import re
 from .common import blank_figure, picture
 
 LAYERS = [  # bottom to top: (title, the line of create_app, what it sets, colour)
-    ("1  code defaults", "app.config.from_mapping(config.DEFAULTS)",
+    ("1  code defaults", "config.DEFAULTS, in the source code",
      "JWT_SECRET_KEY = None   (no default key, on purpose)", "#eef3f8"),
     ("2  FLASK_* environment", "app.config.from_prefixed_env()",
      "FLASK_JWT_SECRET_KEY=<64 hex>   sets   JWT_SECRET_KEY", "#d6e6f5"),
-    ("3  test_config", "app.config.from_mapping(test_config)",
+    ("3  test_config", "create_app(test_config), when it is given",
      "{\"JWT_SECRET_KEY\": <a test key>}   (tests only)", "#b9d4ee"),
 ]
 RESULTS = [  # what app.config["JWT_SECRET_KEY"] ends up as, when this layer is the top one that sets it
@@ -22,9 +22,10 @@ RESULTS = [  # what app.config["JWT_SECRET_KEY"] ends up as, when this layer is 
 ]
 
 LAYERS_ALT = (
-    "Three stacked boxes, bottom to top: 1 code defaults (config.DEFAULTS, JWT_SECRET_KEY = None, "
-    "no default key on purpose); 2 the FLASK_* environment (app.config.from_prefixed_env(): "
-    "FLASK_JWT_SECRET_KEY sets JWT_SECRET_KEY); 3 test_config (tests only). A red arrow up the left "
+    "Three stacked boxes, bottom to top: 1 code defaults (config.DEFAULTS in the source code: "
+    "JWT_SECRET_KEY = None, no default key on purpose); 2 the FLASK_* environment "
+    "(app.config.from_prefixed_env(): FLASK_JWT_SECRET_KEY sets JWT_SECRET_KEY); 3 test_config, when "
+    "create_app is given one (tests only). A red arrow up the left "
     "side reads 'later layers win'. On the right, what JWT_SECRET_KEY ends up as: None, so "
     "create_app refuses to start; under flask run, the key from the environment; in tests, the test's key."
 )

@@ -1,4 +1,4 @@
-"""Helpers of notebook 07 (sessions): apps in this process, masked answers, the security log kept
+"""Notebook 07 (Sessions): helpers: apps in this process, masked answers, the security log kept
 in a list, and the session timeline picture. Not the lesson: the notebook's cells are.
 
 Every value that changes from run to run (tokens, request ids, token ids, times) is masked, so
@@ -7,7 +7,6 @@ that the notebook's stored outputs reproduce (nbval compares them).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
@@ -15,6 +14,8 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
+
+from .common import picture
 
 WORKDIR = Path(tempfile.mkdtemp(prefix="workbook-nb07-"))  # the SQLite files; removed by cleanup()
 
@@ -122,7 +123,6 @@ def timeline(rows, title):
 
     rows: [(lane, label, status)], in the order the requests were sent."""
     logging.getLogger("matplotlib").setLevel(logging.ERROR)  # a first run may log a font cache build
-    from IPython.display import Image
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyBboxPatch, Patch
 
@@ -148,6 +148,7 @@ def timeline(rows, title):
                         Patch(facecolor=COLOURS["refused"], label="refused (4xx)")],
                loc="lower right", ncol=2, frameon=False, fontsize=9)
     fig.suptitle(title, x=0.13, ha="left", fontsize=11.5)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return Image(data=buffer.getvalue())
+    steps = "; ".join(f"{lane}: {label}, {status} ({'accepted' if status < 300 else 'refused'})"
+                      for lane, label, status in rows)
+    return picture(fig, f"{title}. A timeline with one lane per party ({', '.join(lanes)}) and one box per "
+                        f"request, in order, green when accepted and red when refused: {steps}.")
