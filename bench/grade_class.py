@@ -1,10 +1,12 @@
 """Grade a class of 30 mixed submissions × all steps (budget: 2 minutes on 2 cores, DESIGN §9).
 
-    python bench/grade_class.py [--students 30]
+    python bench/grade_class.py [--students 30] [--distinct] [--trusted]
 
 Builds the class in a scratch folder — perfect ones, untouched starters, half-done ones, and
 hostile ones (an endless loop, os._exit, a cheating conftest.py, a zip with ../ paths) — then
 runs the real grader on it and prints the wall time, the slowest students and the peak memory.
+Byte-identical copies (the perfect ones, the untouched starters...) are graded by one run each
+(workbook/grading/run.py); `--distinct` makes every copy differ, to measure 30 runs.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from workbook.grading import grade_class  # noqa: E402
 BUDGET = 120.0
 
 
-def build(root: Path, students: int) -> None:
+def build(root: Path, students: int, distinct: bool = False) -> None:
+    """``distinct``: every student's copy differs from every other's (a comment with their name in each
+    step), so that no two share a run: what a class of 30 different submissions costs."""
     course = load()
     kinds = ["perfect", "starter", "half", "perfect", "starter", "half", "loop", "exit", "cheat", "zip"]
     for i in range(students):
@@ -42,6 +46,10 @@ def build(root: Path, students: int) -> None:
                 shutil.copytree(step.folder(SOLUTIONS), dest / step.slug, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 exercises.write_starter(step, course, steps_root=dest)
+        if distinct:
+            for step in course.steps:
+                with open(dest / step.slug / "__init__.py", "a", encoding="utf-8") as fh:
+                    fh.write(f"\n# {dest.name}\n")
         first = dest / course.steps[0].slug / "__init__.py"
         marker = "    app = Flask(__name__, instance_relative_config=True)\n"
         hostile = {"loop": "    while True:\n        pass\n", "exit": "    import os\n    os._exit(0)\n"}.get(kind)
@@ -62,11 +70,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--trusted", action="store_true", help="without the sandbox (to measure what it costs)")
+    parser.add_argument("--distinct", action="store_true",
+                        help="no two submissions byte-identical (each graded by a run of its own)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         subs, out = Path(scratch) / "submissions", Path(scratch) / "out"
         subs.mkdir()
-        build(subs, args.students)
+        build(subs, args.students, args.distinct)
         peak = {"kb": 0}
         stop = threading.Event()
 
@@ -90,9 +100,13 @@ def main() -> int:
         wall = time.perf_counter() - started
         stop.set()
         child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        tripped = [g for g in grades if any(f.startswith(("limit", "tamper", "the grad")) for f in g.flags)]
+        runs = len({g.content for g in grades if g.content and not g.cached and g not in tripped}) + len(tripped)
         print(f"{len(grades)} students x {len(load().steps)} steps: {wall:.1f} s wall, "
               f"{child.ru_utime + child.ru_stime:.0f} s CPU in the grading processes"
               + ("" if args.trusted else " outside the sandboxes (bwrap's children are not counted: --trusted counts all)"))
+        print(f"about {runs} grading runs: one per distinct graded copy, one per flagged student "
+              f"({'--distinct: none shared' if args.distinct else 'byte-identical copies share one'})")
         print(f"peak resident memory of the whole machine during grading: {peak['kb'] / 1024:.0f} MiB; "
               f"largest single process: {child.ru_maxrss / 1024:.0f} MiB")
         for g in grades:  # an honest submission that lost points: say which check, and why

@@ -1,18 +1,26 @@
-"""Grade one student, then a class: each student's tests in a pytest process of their own, the
-student's code only in that student's bubblewrap sandboxes (bwrap.py, host.py, tests/remote.py).
+"""Grade one student, then a class: each graded copy's tests in a pytest process of their own, the
+student's code only in that copy's bubblewrap sandboxes (bwrap.py, host.py, tests/remote.py).
 
-Per student, in the grader's own temporary folder (never visible to any sandbox but the parts named):
+In the grader's own temporary folder (never visible to any sandbox but the parts named):
 
-    <id>/raw/       the zip, extracted (plain files only)
-    <id>/steps/     the copy that is graded          -> bound read-only into the student's sandboxes
-    <id>/tmp/       TMPDIR and pytest's --basetemp   -> bound writable (SQLite files, server logs)
-    <id>/spec.json  what the sandboxes see            (the grader's; not bound)
-    <id>/events     limits tripped, as JSON lines     (written by the grading pytest, outside)
+    <id>/raw/              the zip, extracted (plain files only); removed once copied
+    <id>/steps/            the student's graded copy (intake)
+    run-<key>/steps/       the copy a run grades        -> bound read-only into its sandboxes
+    run-<key>/tmp/         TMPDIR and pytest's --basetemp -> bound writable (SQLite files, server logs);
+                           on /dev/shm when the student's memory limit bounds it (bwrap.writable_folder)
+    run-<key>/spec.json    what the sandboxes see       (the grader's; not bound)
+    run-<key>/events       limits tripped, as JSON lines (written by the grading pytest, outside)
+
+<key> is the hash of everything a run reads: the graded copy's files (names and bytes), the tests,
+the grader and the options. Submissions with one key (byte-identical copies: untouched starters,
+copies of one another) are graded by one run, whose result is the same for each by construction:
+no path or name in it is the student's. A flagged run is not shared (each of the others gets a
+run of its own, in <id>/run/), nor cached.
 
 The pytest process that decides runs outside the sandbox and writes its report into a folder of
-its own (workbook/runner.py); it is read after the student's sandboxes are gone (PID namespaces:
-when a sandbox's first process ends, every process in it ends). Then <id>/ is removed: nothing a
-student's run leaves behind outlives it.
+its own (workbook/runner.py); it is read after the run's sandboxes are gone (PID namespaces:
+when a sandbox's first process ends, every process in it ends). Then the run's folder and <id>/
+are removed: nothing a student's run leaves behind outlives it.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import shutil
 import tempfile
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +64,7 @@ class Run:
     timeout: float
     answer_timeout: float
     hide: list[Path]  # the submissions, the output, the hidden tests: never in a sandbox's view
+    pycache: Path | None = None  # the grading pytest processes' bytecode (see bytecode_env)
 
 
 def suite_key(files: list[Path], extra_sources: list[Path], options: str) -> str:
@@ -74,6 +83,26 @@ def suite_key(files: list[Path], extra_sources: list[Path], options: str) -> str
 def own_files_fingerprint() -> str:
     """The grader's own code and tests: they must not change while a student's run goes on."""
     return intake.content_hash(REPO / "workbook") + intake.content_hash(TESTS)
+
+
+def bytecode_env(run: Run) -> dict[str, str]:
+    """Bytecode for the grading pytest processes, compiled once per session and shared by its runs.
+
+    Each grading pytest imports the same tests, grader and libraries, and rewrites the tests'
+    asserts (pytest), about 1 s of CPU per run when nothing may be written. These processes run
+    outside every sandbox and never import a student's code, and the folder is in the grader's own
+    temporary folder, which no sandbox sees: so what is compiled there is the grader's alone, made
+    afresh each session. Not with --trusted: there student code runs unsandboxed beside it."""
+    if run.pycache is None:
+        return {}
+    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(run.pycache)}
+
+
+def warm_bytecode(run: Run, target: Path) -> None:
+    """Collect the tests once (no test runs, no student code) so the runs find their bytecode compiled."""
+    if run.pycache is not None:
+        run_pytest(run.files + run.extra, target, ["--collect-only", "--workbook-own-lessons", "--workbook-sandbox"],
+                   timeout=120, env=bytecode_env(run))
 
 
 def _read_events(path: Path) -> list[str]:
@@ -102,18 +131,34 @@ def _size(folder: Path) -> int:
     return total
 
 
-def grade_student(entry: intake.Entry, run: Run, starter_hashes: dict[str, str]) -> Grade:
+@dataclass
+class Prepared:
+    """One student after intake: their grade so far, and the graded copy still to run (if any)."""
+
+    grade: Grade
+    work: Path  # the student's own folder in the scratch (raw/, steps/): removed when graded
+    dest: Path | None = None  # the graded copy, when its tests are still to run
+    files: list[Path] | None = None
+    key: str = ""  # content + suite: everything a run reads (see run_once)
+
+
+@dataclass
+class Outcome:
+    """What one run of a graded copy gave: the same for every submission with that copy."""
+
+    tests: list[TestResult]
+    notes: list[str]
+    flags: list[str]
+    seconds: float
+
+
+def prepare(entry: intake.Entry, run: Run, starter_hashes: dict[str, str]) -> Prepared:
+    """Intake: unzip, find the steps, copy their plain files, look in the cache. Runs no student code."""
     grade = Grade(student=entry.name, id=entry.id)
     work = run.scratch / entry.id
     raw = work / "raw"
     raw.mkdir(parents=True)
-    try:
-        return _grade_student(entry, run, grade, work, raw, starter_hashes)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter_hashes) -> Grade:
+    done = Prepared(grade, work)
     slugs = {s.slug for s in run.steps}
     if entry.path.is_dir():
         base, from_zip = entry.path, False
@@ -128,10 +173,11 @@ def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter
         grade.notes.append("no step folder found (expected steps/stepNN_... or stepNN_... folders); "
                            "every step scores 0")
         score(grade, run.steps)
-        return grade
+        return done
     dest = work / "steps"
     dest.mkdir()
     intake.copy_steps(root, dest, run.steps, grade.notes)
+    shutil.rmtree(raw, ignore_errors=True)  # the graded copy is all that is needed from here on
     grade.content = intake.content_hash(dest)
     hashes = intake.step_hashes(dest, run.steps)
     grade.attempted = [s.slug for s in run.steps if s.slug in hashes and hashes[s.slug] != starter_hashes.get(s.slug)]
@@ -146,7 +192,7 @@ def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter
                 grade.seconds = cached["seconds"]
                 grade.cached = True
                 score(grade, run.steps)
-                return grade
+                return done
         except (ValueError, KeyError, TypeError):
             pass
     present = [s for s in run.steps if (dest / s.slug / "__init__.py").is_file()]
@@ -157,52 +203,106 @@ def _grade_student(entry, run: Run, grade: Grade, work: Path, raw: Path, starter
     files = [f for f in run.files if lesson_of(f) in numbers] + [f for f in run.extra if lesson_of(f) in numbers]
     if not files:
         score(grade, run.steps)
-        return grade
-    writable = work / "tmp"
-    (writable / "pytest").mkdir(parents=True)
-    events = work / "events"
+        cache.unlink(missing_ok=True)
+        return done
+    done.dest, done.files, done.key = dest, files, key
+    return done
+
+
+def run_once(run: Run, copy: Path, files: list[Path], work: Path) -> Outcome:
+    """Run the tests on one graded copy, in ``work`` (removed afterwards).
+
+    What the run reads is the copy (its content hash), the suite, the options (``run.key``) and
+    paths named after neither the student nor the submission: so byte-identical copies get one run
+    (``grade_class``), and nothing in it depends on whose copy it is."""
+    dest = work / "steps"
     cgroup = None if run.trusted else bwrap.Cgroup()
-    spec_path = work / "spec.json"
-    bwrap.write_spec(spec_path, root=dest, host_dir=run.host_dir, writable=[writable], cgroup=cgroup,
-                     events=events, mode="trusted" if run.trusted else "bwrap", hide=run.hide)
-    before = own_files_fingerprint() if run.trusted else ""
+    writable = bwrap.writable_folder(cgroup) or work / "tmp"
     try:
-        data, problem, grade.seconds, _ = run_pytest(
-            files, dest, ["--workbook-own-lessons", "--workbook-sandbox", f"--basetemp={writable / 'pytest'}"],
-            timeout=run.timeout,
-            env={"WORKBOOK_SANDBOX": "1", "WORKBOOK_ANSWER_TIMEOUT": str(run.answer_timeout),
-                 "WORKBOOK_SANDBOX_SPEC": str(spec_path), "TMPDIR": str(writable)})
+        (writable / "pytest").mkdir(parents=True)
+        shutil.copytree(copy, dest)
+        events = work / "events"
+        spec_path = work / "spec.json"
+        bwrap.write_spec(spec_path, root=dest, host_dir=run.host_dir, writable=[writable], cgroup=cgroup,
+                         events=events, mode="trusted" if run.trusted else "bwrap", hide=run.hide)
+        content = intake.content_hash(dest)
+        before = own_files_fingerprint() if run.trusted else ""
+        outcome = Outcome(tests=[], notes=[], flags=[], seconds=0.0)
+        try:
+            data, problem, outcome.seconds, _ = run_pytest(
+                files, dest, ["--workbook-own-lessons", "--workbook-sandbox", f"--basetemp={writable / 'pytest'}"],
+                timeout=run.timeout,
+                env={"WORKBOOK_SANDBOX": "1", "WORKBOOK_ANSWER_TIMEOUT": str(run.answer_timeout),
+                     "WORKBOOK_SANDBOX_SPEC": str(spec_path), "TMPDIR": str(writable), **bytecode_env(run)})
+        finally:
+            if cgroup is not None:
+                outcome.flags += [f"limit: {what} (the student's processes ran into it)" for what in cgroup.tripped()]
+                cgroup.close()
+                cgroup = None
+        if data is None:
+            outcome.notes.append(f"grading stopped: {problem.splitlines()[0]}")
+            outcome.flags.append("limit: time (the run did not finish)" if "did not finish" in problem
+                                 else "the grading run stopped early")
+        else:
+            outcome.tests = results_of(data)
+            if data.get("collection_errors"):  # the course's tests, not the student: say it loudly, cache nothing
+                outcome.notes.append("the tests could not be collected: "
+                                     + str(data["collection_errors"][0].get("reason", ""))[-300:])
+                outcome.flags.append("the grading run stopped early")
+        outcome.flags += _read_events(events)
+        written = _size(writable)
+        if written > bwrap.WRITTEN_BYTES:
+            outcome.flags.append(f"limit: wrote {written // 1024**2} MiB of files (removed)")
+        if intake.content_hash(dest) != content:  # read-only in the sandbox: only --trusted can get here
+            outcome.flags.append("tamper: the graded copy changed during this run")
+        if run.trusted and own_files_fingerprint() != before:
+            outcome.flags.append("tamper: the grader's own files changed during this run: restore them from git")
+        return outcome
     finally:
-        if cgroup is not None:
-            grade.flags += [f"limit: {what} (the student's processes ran into it)" for what in cgroup.tripped()]
+        if cgroup is not None:  # the run did not start
             cgroup.close()
-    if data is None:
-        grade.notes.append(f"grading stopped: {problem.splitlines()[0]}")
-        grade.flags.append("limit: time (the run did not finish)" if "did not finish" in problem
-                           else "the grading run stopped early")
-    else:
-        grade.tests = results_of(data)
-        if data.get("collection_errors"):  # the course's tests, not the student: say it loudly, cache nothing
-            grade.notes.append("the tests could not be collected: "
-                               + str(data["collection_errors"][0].get("reason", ""))[-300:])
-            grade.flags.append("the grading run stopped early")
-    grade.flags += _read_events(events)
-    written = _size(writable)
-    if written > bwrap.WRITTEN_BYTES:
-        grade.flags.append(f"limit: wrote {written // 1024**2} MiB of files (removed)")
-    if intake.content_hash(dest) != grade.content:  # read-only in the sandbox: only --trusted can get here
-        grade.flags.append("tamper: the graded copy changed during this run")
-    if run.trusted and own_files_fingerprint() != before:
-        grade.flags.append("tamper: the grader's own files changed during this run: restore them from git")
+        shutil.rmtree(writable, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def finish(prepared: Prepared, run: Run, outcome: Outcome) -> Grade:
+    """A student's grade from a run of their graded copy; cached unless the run was flagged."""
+    grade = prepared.grade
+    grade.tests = list(outcome.tests)
+    grade.notes += outcome.notes
+    grade.flags += outcome.flags
+    grade.seconds = outcome.seconds
     score(grade, run.steps)
+    cache = run.out / ".cache" / f"{grade.id}.json"
     if not grade.flags:  # a flagged run is never cached: it is graded again next time
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"key": key, "suite": run.key, "content": grade.content,
+        cache.write_text(json.dumps({"key": prepared.key, "suite": run.key, "content": grade.content,
                                      "notes": grade.notes, "seconds": grade.seconds,
                                      "tests": [t.__dict__ for t in grade.tests]}), encoding="utf-8")
     elif cache.exists():
         cache.unlink()
     return grade
+
+
+def grade_group(run: Run, group: list[Prepared], alone: bool = False) -> tuple[list[Grade], list[Prepared]]:
+    """Grade submissions whose graded copies are byte-identical (one key) with one run:
+    (grades, submissions to run again, each on its own).
+
+    A flagged run (a limit, a time-out, the tamper check) is not shared: it may have tripped on
+    how busy the machine was, and a flagged run is never cached either, so each of the others is
+    graded in a run of its own. ``alone``: that run, in the student's own work folder."""
+    first, again = group[0], []
+    try:
+        where = first.work / "run" if alone else run.scratch / f"run-{first.key[:24]}"
+        outcome = run_once(run, first.dest, first.files, where)
+        if outcome.flags and len(group) > 1:
+            again = group[1:]
+            return [finish(first, run, outcome)], again
+        return [finish(p, run, outcome) for p in group], []
+    finally:
+        for p in group:
+            if p not in again:
+                shutil.rmtree(p.work, ignore_errors=True)
 
 
 def _starter_and_solution_hashes(course: Course, steps, scratch: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -216,6 +316,57 @@ def _starter_and_solution_hashes(course: Course, steps, scratch: Path) -> tuple[
     intake.copy_steps(SOLUTIONS, solutions, steps, notes)
     known = {intake.content_hash(solutions): "the course's own solutions/"}
     return intake.step_hashes(copied, steps), known
+
+
+def _failed(entry_or_grade, steps, exc: Exception) -> Grade:
+    grade = Grade(student=entry_or_grade.name if isinstance(entry_or_grade, intake.Entry) else entry_or_grade.student,
+                  id=entry_or_grade.id)
+    grade.notes.append(f"could not be graded: {type(exc).__name__}: {str(exc)[:200]}")
+    grade.flags.append("the grader failed on this submission")
+    score(grade, steps)
+    return grade
+
+
+def _grade_entries(pool, run: Run, entries, starter_hashes, progress) -> list[Grade]:
+    """Intake every submission, then one run per distinct graded copy (``grade_group``)."""
+    grades: list[Grade] = []
+
+    def done(grade: Grade) -> None:
+        grades.append(grade)
+        if progress:
+            progress(grade)
+
+    groups: dict[str, list[Prepared]] = {}
+    intakes = {pool.submit(prepare, e, run, starter_hashes): e for e in entries}
+    for future in as_completed(intakes):
+        try:
+            prepared = future.result()
+        except Exception as exc:  # noqa: BLE001 - one student's trouble never stops the class
+            done(_failed(intakes[future], run.steps, exc))
+            continue
+        if prepared.dest is None:  # nothing to run: no steps, the cache, no test to run
+            shutil.rmtree(prepared.work, ignore_errors=True)
+            done(prepared.grade)
+        else:
+            groups.setdefault(prepared.key, []).append(prepared)
+    # The largest groups first: their runs count for the most students.
+    running = {pool.submit(grade_group, run, group): group
+               for group in sorted(groups.values(), key=len, reverse=True)}
+    while running:
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            group = running.pop(future)
+            try:
+                graded, again = future.result()
+            except Exception as exc:  # noqa: BLE001
+                graded, again = [_failed(p.grade, run.steps, exc) for p in group], []
+                for p in group:
+                    shutil.rmtree(p.work, ignore_errors=True)
+            for grade in graded:
+                done(grade)
+            for p in again:
+                running[pool.submit(grade_group, run, [p], True)] = [p]
+    return grades
 
 
 def select_shard(entries: list[intake.Entry], shard: tuple[int, int] | None) -> list[intake.Entry]:
@@ -265,23 +416,13 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
                       out=out, key=suite_key(files, extra_sources, f"http={http};steps={[s.number for s in steps]};"
                                              f"trusted={trusted}"),
                       trusted=trusted, timeout=timeout, answer_timeout=answer_timeout,
-                      hide=[submissions, out, *([Path(extra_tests)] if extra_tests else [])])
+                      hide=[submissions, out, *([Path(extra_tests)] if extra_tests else [])],
+                      pycache=None if trusted else scratch / "_pycache")
+            warm_bytecode(run, scratch / "_starter_copy")
             # Twice as many students as cores, and one more: much of a run is waiting (a server
             # booting, a hanging submission's time-outs), not computing.
             with ThreadPoolExecutor(max_workers=jobs or 2 * (os.cpu_count() or 2) + 1) as pool:
-                futures = {pool.submit(grade_student, e, run, starter_hashes): e for e in entries}
-                for future in as_completed(futures):
-                    entry = futures[future]
-                    try:
-                        grade = future.result()
-                    except Exception as exc:  # noqa: BLE001 - one student's trouble never stops the class
-                        grade = Grade(student=entry.name, id=entry.id)
-                        grade.notes.append(f"could not be graded: {type(exc).__name__}: {str(exc)[:200]}")
-                        grade.flags.append("the grader failed on this submission")
-                        score(grade, steps)
-                    grades.append(grade)
-                    if progress:
-                        progress(grade)
+                grades += _grade_entries(pool, run, entries, starter_hashes, progress)
     finally:
         if extra_dir:
             shutil.rmtree(extra_dir, ignore_errors=True)
