@@ -304,10 +304,10 @@ def test_an_app_in_the_host_never_inherits_an_earlier_apps_dead_storage(tmp_path
         step.close()
 
 
-def test_byte_identical_copies_share_one_run_and_a_flagged_run_is_not_shared(tmp_path, monkeypatch):
+def test_byte_identical_copies_share_one_run_and_are_graded_alike(tmp_path, monkeypatch):
     """Three byte-identical step-01 copies (one of them zipped, with an entry the intake refuses) and a
-    different one: two runs, each in a folder named after neither student; every student keeps their own
-    intake notes. When the shared run is flagged, each of the others is graded in a run of its own."""
+    different one: two runs, each in a folder named after no student; each student keeps their own
+    intake notes. A flagged result is shared too, flags included, and cached for none of them."""
     from workbook.grading import run as grading_run
 
     subs = tmp_path / "subs"
@@ -321,14 +321,18 @@ def test_byte_identical_copies_share_one_run_and_a_flagged_run_is_not_shared(tmp
     exercises.write_starter(ONE, COURSE, steps_root=subs / "eve")
     runs: list[Path] = []
     real = grading_run.run_once
+    pretend_busy = []
 
     def counted(run, copy, files, work):
         runs.append(work)
-        return real(run, copy, files, work)
+        outcome = real(run, copy, files, work)
+        if pretend_busy:
+            outcome.flags.append("limit: time (pretend the machine was too busy)")
+        return outcome
 
     monkeypatch.setattr(grading_run, "run_once", counted)
-    grades = {g.student: g for g in grade_class(subs, tmp_path / "out", step_numbers=[1], trusted=True, jobs=2,
-                                                timeout=60)}
+    out = tmp_path / "out"
+    grades = {g.student: g for g in grade_class(subs, out, step_numbers=[1], trusted=True, jobs=2, timeout=60)}
     assert len(runs) == 2, f"3 identical copies and another should take 2 runs, took {len(runs)}: {runs}"
     assert not any(g.id in str(w) or g.student in w.name for g in grades.values() for w in runs), runs
     solved = grades["ann"].total
@@ -338,19 +342,10 @@ def test_byte_identical_copies_share_one_run_and_a_flagged_run_is_not_shared(tmp
     assert not any("outside the submission" in n for n in grades["ann"].notes), "one student's notes reached another"
 
     runs.clear()
-    shutil.rmtree(tmp_path / "out")
-
-    def flagged(run, copy, files, work):
-        runs.append(work)
-        outcome = real(run, copy, files, work)
-        if len(runs) == 1:
-            outcome.flags.append("limit: time (pretend the machine was too busy)")
-        return outcome
-
-    monkeypatch.setattr(grading_run, "run_once", flagged)
-    shutil.rmtree(subs / "eve")
-    grades = {g.student: g for g in grade_class(subs, tmp_path / "out", step_numbers=[1], trusted=True, jobs=2,
-                                                timeout=60)}
-    assert len(runs) == 3, f"after a flagged shared run each of the others needs its own run: {runs}"
-    assert sum(1 for g in grades.values() if g.flags and "limit" in g.flags[0]) == 1, {n: g.flags for n, g in grades.items()}
-    assert all(g.total == solved for g in grades.values() if not any("limit" in f for f in g.flags))
+    pretend_busy.append(True)
+    shutil.rmtree(out)
+    grades = {g.student: g for g in grade_class(subs, out, step_numbers=[1], trusted=True, jobs=2, timeout=60)}
+    assert len(runs) == 2, runs
+    for name in ("ann", "bob", "dee"):
+        assert "limit: time (pretend the machine was too busy)" in grades[name].flags, (name, grades[name].flags)
+        assert not (out / ".cache" / f"{grades[name].id}.json").exists(), f"{name}'s flagged result was cached"

@@ -14,8 +14,8 @@ In the grader's own temporary folder (never visible to any sandbox but the parts
 <key> is the hash of everything a run reads: the graded copy's files (names and bytes), the tests,
 the grader and the options. Submissions with one key (byte-identical copies: untouched starters,
 copies of one another) are graded by one run, whose result is the same for each by construction:
-no path or name in it is the student's. A flagged run is not shared (each of the others gets a
-run of its own, in <id>/run/), nor cached.
+no path or name in it is the student's. A flagged result (flags included) is theirs alike, and
+cached for none of them.
 
 The pytest process that decides runs outside the sandbox and writes its report into a folder of
 its own (workbook/runner.py); it is read after the run's sandboxes are gone (PID namespaces:
@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import time
 import zipfile
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,25 +284,18 @@ def finish(prepared: Prepared, run: Run, outcome: Outcome) -> Grade:
     return grade
 
 
-def grade_group(run: Run, group: list[Prepared], alone: bool = False) -> tuple[list[Grade], list[Prepared]]:
-    """Grade submissions whose graded copies are byte-identical (one key) with one run:
-    (grades, submissions to run again, each on its own).
+def grade_group(run: Run, group: list[Prepared]) -> list[Grade]:
+    """Grade submissions whose graded copies are byte-identical (one key) with one run.
 
-    A flagged run (a limit, a time-out, the tamper check) is not shared: it may have tripped on
-    how busy the machine was, and a flagged run is never cached either, so each of the others is
-    graded in a run of its own. ``alone``: that run, in the student's own work folder."""
-    first, again = group[0], []
+    The run reads the same bytes at the same paths whoever's copy it is (``run_once``): its result,
+    flags included, is each one's. A flagged result is cached for none of them (``finish``), so
+    the next grading runs that copy again, for all of them."""
     try:
-        where = first.work / "run" if alone else run.scratch / f"run-{first.key[:24]}"
-        outcome = run_once(run, first.dest, first.files, where)
-        if outcome.flags and len(group) > 1:
-            again = group[1:]
-            return [finish(first, run, outcome)], again
-        return [finish(p, run, outcome) for p in group], []
+        outcome = run_once(run, group[0].dest, group[0].files, run.scratch / f"run-{group[0].key[:24]}")
+        return [finish(p, run, outcome) for p in group]
     finally:
         for p in group:
-            if p not in again:
-                shutil.rmtree(p.work, ignore_errors=True)
+            shutil.rmtree(p.work, ignore_errors=True)
 
 
 def _starter_and_solution_hashes(course: Course, steps, scratch: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -352,20 +345,13 @@ def _grade_entries(pool, run: Run, entries, starter_hashes, progress) -> list[Gr
     # The largest groups first: their runs count for the most students.
     running = {pool.submit(grade_group, run, group): group
                for group in sorted(groups.values(), key=len, reverse=True)}
-    while running:
-        finished, _ = wait(running, return_when=FIRST_COMPLETED)
-        for future in finished:
-            group = running.pop(future)
-            try:
-                graded, again = future.result()
-            except Exception as exc:  # noqa: BLE001
-                graded, again = [_failed(p.grade, run.steps, exc) for p in group], []
-                for p in group:
-                    shutil.rmtree(p.work, ignore_errors=True)
-            for grade in graded:
-                done(grade)
-            for p in again:
-                running[pool.submit(grade_group, run, [p], True)] = [p]
+    for future in as_completed(running):
+        try:
+            graded = future.result()
+        except Exception as exc:  # noqa: BLE001
+            graded = [_failed(p.grade, run.steps, exc) for p in running[future]]
+        for grade in graded:
+            done(grade)
     return grades
 
 
