@@ -787,7 +787,8 @@ both from the OWASP REST Security Cheat Sheet's list of security headers:
 - `X-Content-Type-Options: nosniff`: browsers must not guess the type of a response from its
   content. An error body that echoes client input must never be rendered as HTML;
 - `Cache-Control: no-store`: no browser or proxy keeps a copy of what the API says, tokens and user
-  data included (RFC 6749 §5.1 already requires it for token responses).
+  data included (RFC 6749 §5.1 requires it of an OAuth token endpoint; step 02's login follows it by
+  analogy).
 ''')
 
 code("headers", r'''
