@@ -343,6 +343,9 @@ for label, key in candidates.items():
     print(f"{label:30} -> {try_to_start(key).splitlines()[0]}")
 ''')
 
+# A new key rule (issue 15: a randomness check) gets its own md()/code() pair here, after
+# "refuse-table", before "worthless-intro": its refusal printed with try_to_start(...).
+
 md("worthless-intro", r'''
 ## The fix, part 2: with a strong key, the forged token is worthless
 
@@ -364,7 +367,7 @@ md("worthless-lesson", r'''
 Rejected: the signature no longer matches, and without the key you cannot make one that does.
 
 Note the status: by default Flask-JWT-Extended answers a token whose signature does not verify with
-**422** (Unprocessable Entity), not 401. Step 05 gives every error one envelope and turns every token failure into a 401.
+**422** (Unprocessable Content, RFC 9110 §15.5.21; "Unprocessable Entity" in older texts), not 401. Step 05 gives every error one envelope and turns every token failure into a 401.
 ''')
 
 md("make-key", r'''

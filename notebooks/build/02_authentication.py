@@ -640,6 +640,9 @@ The cost is paid by your server too, on every login. That is a reason to rate-li
 `/register` (step 04), not a reason to lower the cost below the minimum.
 ''')
 
+# Issue 15 (a bound on concurrent password hashing, 503 + Retry-After) fits here, after the cost
+# of one hash ("slow-lesson") and before "rehash-intro"; a your_turn() can predict the status.
+
 md("rehash-intro", r'''
 ### Raising the cost later: rehash on login
 

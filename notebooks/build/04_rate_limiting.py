@@ -321,6 +321,9 @@ of an attack; multi-factor authentication is what makes a leaked password useles
 # 4. Plots: the attack over time, and the three strategies
 # ------------------------------------------------------------------------------------------------
 
+# Issue 15's login limits (a global ceiling, IPv6 addresses keyed per /64) fit here, after
+# "two-limits-lesson", each as md() + code() on a fresh new_app(...) under simulated_clock().
+
 md("timeline-intro", r'''
 ## Half an hour of guessing, on the clock
 
@@ -806,6 +809,9 @@ Stuffing Prevention and Authentication Cheat Sheets):
 - a different treatment for known devices and addresses, so the owner is not throttled with the
   attacker.
 ''')
+
+# Issue 15's lockout-proof login limit belongs after "tradeoff-lesson": rerun the trade-off
+# timeline (lab's SimulatedClock) and show alice getting in while the botnet is refused.
 
 # ------------------------------------------------------------------------------------------------
 # 9. Closing
