@@ -4,6 +4,7 @@ These tests run on step 1 and on every later step: the setup's properties must s
 """
 
 import ast
+import base64
 import os
 import re
 import secrets
@@ -85,13 +86,27 @@ WEAK_KEYS = {
     "a long placeholder in capitals": "CHANGE-THIS-SECRET-KEY-IN-PRODUCTION",
     "a long placeholder, mixed case": "Please-Change-This-To-A-Long-Random-String",
     "a number (FLASK_JWT_SECRET_KEY=1234... is parsed as JSON)": 12345678901234567890123456789012345,
+    # Long enough, and not random: length is not randomness (RFC 7518 §3.2 means 256 random bits).
+    "'abcdefgh' four times": "abcdefgh" * 4,
+    "a short pattern repeated to 64 bytes": "Xy7!" * 16,
+    "the letters and digits in order": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "an English sentence": "the quick brown fox jumps over the lazy dog",
+    "a sentence with capitals, digits and punctuation": "My API's signing key, made on 2026-12-01, is secret!",
+    "words run together in CamelCase": "ThisIsTheVeryLongSecretKeyOfOurNotesApi",
+    "words run together in lower case": "thisisaverylongsecretkeythatnobodywillguessbecauseitislong",
+    "secrets.token_hex(16): 32 bytes, only 128 random bits": secrets.token_hex(16),
+    "secrets.token_urlsafe(24): 32 bytes, only 192 random bits": secrets.token_urlsafe(24),
+    "32 random printable characters: 210 bits": "".join(secrets.choice([chr(c) for c in range(33, 127)]) for _ in range(32)),
+    # Random-looking, and published: the example output of secrets.token_hex() in Flask's docs.
+    "the example key of Flask's documentation": "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf",
+    "the example key of Flask's documentation, in capitals": "192B9BDD22AB9ED4D12E236C78AFCB9A393EC15F71BBF5DC987D54727823BCBF",
 }
 
 
 @pytest.mark.exercise("strong-secret")
 @pytest.mark.parametrize("key", WEAK_KEYS.values(), ids=WEAK_KEYS.keys())
 def test_refuses_to_start_with_a_weak_key(make_app, key):
-    """The app refuses to start with a missing, short, repetitive or published JWT key."""
+    """The app refuses to start with a missing, short, non-random or published JWT key."""
     try:
         make_app(JWT_SECRET_KEY=key)
     except Exception as exc:  # the step's InsecureConfigError
@@ -107,23 +122,56 @@ def test_refuses_to_start_with_a_weak_key(make_app, key):
 
 STRONG_KEYS = {
     "token_hex(32)": strong_key(),
-    "token_urlsafe(24), exactly 32 bytes": secrets.token_urlsafe(24),
-    "16 two-byte letters = 32 bytes": "ÄÖÜäöüßéèêëàáâãå",
+    "token_hex(32) in capitals": secrets.token_hex(32).upper(),
+    "token_urlsafe(32)": secrets.token_urlsafe(32),
+    "base64 of 32 random bytes, with its padding": base64.b64encode(secrets.token_bytes(32)).decode(),
+    "40 random printable characters": "".join(secrets.choice([chr(c) for c in range(33, 127)]) for _ in range(40)),
+    "40 random two-byte letters (80 bytes)": "".join(secrets.choice("ÄÖÜäöüßéèêëàáâãåçñøæ") for _ in range(40)),
 }
 
 
 @pytest.mark.exercise("strong-secret")
 @pytest.mark.parametrize("key", STRONG_KEYS.values(), ids=STRONG_KEYS.keys())
 def test_starts_with_a_strong_key(make_app, key):
-    """The app starts with any random key of 32 bytes or more (bytes, not characters)."""
+    """The app starts with a key made by a CSPRNG that holds 256 random bits, in any usual encoding."""
     try:
         app = make_app(JWT_SECRET_KEY=key)
     except Exception as exc:  # the step's InsecureConfigError
         said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        pytest.fail(f"the app refused a strong key of {len(key.encode('utf-8'))} bytes ({len(key)} characters): "
-                    f"count bytes, not characters, and accept any random key of 32 bytes or more (it said: {said})",
+        pytest.fail(f"the app refused a strong random key of {len(key.encode('utf-8'))} bytes ({len(key)} characters): "
+                    f"accept any key that holds 256 random bits, whatever its alphabet (it said: {said})",
                     pytrace=False)
     assert app.config["JWT_SECRET_KEY"] == key, "the app did not keep the JWT key it was given"
+
+
+REFUSAL_REASONS = {
+    # key: (words the refusal must use, words it must not use), so that it names the real problem
+    secrets.token_hex(15): (["short", "bytes"], []),  # 30 random bytes of hex: short first of all
+    "ÄÖÜäöüßéèêëàáâãå": (["random"], ["short"]),  # 32 bytes (16 two-byte letters), but a pattern-free 159 bits
+    secrets.token_hex(16): (["random", "bits"], ["short"]),  # 32 bytes, 128 bits
+    "abcdefgh" * 4: (["random", "bits"], ["short"]),
+}
+
+
+@pytest.mark.exercise("strong-secret")
+@pytest.mark.parametrize("key", REFUSAL_REASONS, ids=["30 bytes", "32 bytes of letters", "32 hex characters", "a pattern"])
+def test_a_refusal_names_the_real_problem(make_app, key):
+    """A short key is refused as too short (counted in bytes); a long one that is not random, as not random."""
+    size = len(key.encode("utf-8"))
+    try:
+        make_app(JWT_SECRET_KEY=key)
+    except Exception as exc:  # the step's InsecureConfigError
+        refusal = str(exc)
+    else:
+        pytest.fail(f"the app started with a key of {size} bytes that holds far fewer than 256 random bits ({key!r}): "
+                    "length is not randomness; refuse what estimated_entropy() scores under MIN_SECRET_BITS", pytrace=False)
+    message = refusal.lower()
+    must, must_not = REFUSAL_REASONS[key]
+    assert all(word in message for word in must) and not any(word in message for word in must_not), (
+        f"a key of {size} bytes ({len(key)} characters) was refused with: {refusal.splitlines()[0]!r}; "
+        + ("say it is too short, in bytes (RFC 7518 §3.2 asks for 32)" if "short" in must else
+           "it is long enough, in bytes: say it is not random enough, and how many bits it holds")
+    )
 
 
 @pytest.mark.exercise("strong-secret")

@@ -6,6 +6,9 @@ code (OWASP ASVS 5.0 V13.3.1), and it must be strong: at least as long as the HS
 bits (RFC 7518 §3.2), drawn from a CSPRNG (ASVS V11.5.1).
 """
 
+import math
+import re
+import string
 from datetime import timedelta
 from pathlib import Path
 
@@ -65,8 +68,10 @@ DEFAULTS = {
 # "HS256") or larger MUST be used". PyJWT only warns below this; we refuse.
 MIN_SECRET_BYTES = 32
 
-# 32 copies of one character pass a length check and guess in seconds.
-MIN_DISTINCT_CHARACTERS = 8
+# RFC 7518 §3.2 means 256 bits of key, and a key is worth the randomness it holds, not its
+# length: the 32 hex characters of secrets.token_hex(16) are 32 bytes holding 128 random bits,
+# "abcdefgh" * 4 holds next to none. estimated_entropy() below measures that.
+MIN_SECRET_BITS = 256
 
 # Keys published in tutorials, READMEs and .env examples. An attacker tries these first.
 # (The short ones are rejected by length anyway; listing them gives a clearer message.)
@@ -94,6 +99,9 @@ KNOWN_PLACEHOLDERS = frozenset(
         "development",
         "test",
         "testing",
+        # Looks random, but it is the example output of `secrets.token_hex()` in Flask's own
+        # documentation ("How to generate good secret keys"), and apps in the wild use it as is.
+        "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf",
     }
 )
 
@@ -118,6 +126,107 @@ class InsecureConfigError(click.ClickException):
     """
 
 
+_HEX_ALPHABETS = (frozenset("0123456789abcdef"), frozenset("0123456789ABCDEF"))
+_BASE64_ALPHABETS = (frozenset(string.ascii_letters + string.digits + "+/"),
+                     frozenset(string.ascii_letters + string.digits + "-_"))
+_PATTERN = 8  # a repeat or a run this long is a pattern: in random keys it comes by chance < 1 in 10^6
+_WORD_BITS = math.log2(20_000)  # a word from a 20,000-word vocabulary: ~14.3 bits, whatever its length
+_SEPARATOR = re.compile(r"[\s\-_.,:;!?'\"/]+")
+_WORD = re.compile(r"(?:[A-Z]?[a-z]+)+|[A-Z]+|[0-9]+")  # "horse", "Horse", "HorseBattery", "API", "2024"
+_CAPITALIZED = re.compile(r"[A-Z]?[a-z]+")
+_JUDGED = 512  # longer keys are judged on their first 512 characters (enough for 3,000 bits)
+
+
+def estimated_entropy(secret):
+    """At most how many bits of randomness ``secret`` holds, roughly, and why: ``(bits, why)``.
+
+    No test can prove that a string is random. This one counts what an attacker must guess, and
+    finds the usual ways in which a key that looks long is not random:
+    - its alphabet: a character of a hex key is one of 16 (4 bits), of a base64 key one of 64
+      (6 bits); so 32 hex characters hold 128 bits, whatever their 32 bytes;
+    - patterns: a part that repeats an earlier part ("abcdefgh" * 4), or a run like "abcdefghij",
+      "0000000000" or "9876543210", costs an attacker almost nothing beyond its first characters;
+    - words: a phrase is guessed a word at a time, at most ~14 bits a word, not 6 bits a letter.
+    secrets.token_hex(32) scores 256 bits, secrets.token_urlsafe(32) 258.
+    """
+    text = secret[:_JUDGED]
+    if any(set(text.rstrip("=")) <= a for a in _BASE64_ALPHABETS):
+        text = text.rstrip("=")  # base64 padding carries nothing
+    chars = set(text)
+    kinds = [len(kind) for kind in (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+             if chars & set(kind)]
+    if any(chars <= a for a in _HEX_ALPHABETS) and len(kinds) == 2:
+        size, alphabet = 16, "hex characters (4 bits each)"
+    elif any(chars <= a for a in _BASE64_ALPHABETS) and len(kinds) >= 2:
+        size, alphabet = 64, "base64 characters (6 bits each)"  # a random sample may lack a kind
+    else:  # every kind of character it uses, in full; anything beyond ASCII counts as 1,000 more
+        size = sum(kinds) + 33 * bool(chars & set(string.punctuation + " "))
+        if size >= 26 + 10 + 33:
+            size = 95  # three kinds of ASCII: all printable ASCII, as a random sample may lack a kind
+        size += 1000 * any(ord(c) > 127 or not c.isprintable() for c in chars)
+        alphabet = f"characters of {size} possible ({math.log2(max(size, 2)):.1f} bits each)"
+    per_char = math.log2(max(size, 2))
+    # Count the characters an attacker cannot predict from the ones before them.
+    unpredictable, i = 0, 0
+    while i < len(text):
+        repeat, run = _repeat_length(text, i), _run_length(text, i)
+        if max(repeat, run) >= _PATTERN:
+            unpredictable += 1 if repeat >= run else 2  # where the repeat starts / a run's first two
+            i += max(repeat, run)
+        else:
+            unpredictable += 1
+            i += 1
+    bits = unpredictable * per_char
+    if unpredictable < len(text):
+        why = f"it repeats or continues a pattern ({unpredictable} of its {len(text)} characters are unpredictable)"
+    else:
+        why = f"it is {len(text)} {alphabet}"
+    words = _words(text)
+    if len(words) >= 3 and len(words) * _WORD_BITS < bits:
+        bits, why = len(words) * _WORD_BITS, f"it is a phrase of {len(words)} words, which attackers guess whole"
+    return round(bits), why
+
+
+def _words(text):
+    """The words of ``text`` if it reads like a phrase ("correct horse", "CorrectHorse"), else []."""
+    words = []
+    for piece in _SEPARATOR.split(text):
+        if piece and not _WORD.fullmatch(piece):
+            return []  # random keys mix cases and digits inside a piece: "x14uzmu", "gphdjUZ"
+        words += _CAPITALIZED.findall(piece) if piece[:1].isalpha() and not piece.isupper() else [piece] * bool(piece)
+    letters = "".join(w for w in words if w.isalpha()).lower()
+    if not letters or sum(c in "aeiouy" for c in letters) < 0.3 * len(letters):
+        return []  # English letters are about 40 % vowels (y included), random letters 23 %
+    if len(words) == 1 and len(letters) >= 20:
+        return ["word"] * round(len(letters) / 4.7)  # words run together: 4.7 letters a word, on average
+    return words
+
+
+def _repeat_length(text, i):
+    """How long the text from ``i`` on repeats text that starts earlier (overlaps allowed)."""
+    probe, best = text[i:i + _PATTERN], 0
+    if len(probe) < _PATTERN:
+        return 0
+    j = text.find(probe, 0, i + _PATTERN - 1)  # only starts before i
+    while j != -1:
+        length = _PATTERN
+        while i + length < len(text) and text[j + length] == text[i + length]:
+            length += 1
+        best = max(best, length)
+        j = text.find(probe, j + 1, i + _PATTERN - 1)
+    return best
+
+
+def _run_length(text, i):
+    """How long the run from ``i`` on is, in which each character is the last one -1, +0 or +1."""
+    if i + 1 >= len(text) or abs(ord(text[i + 1]) - ord(text[i])) > 1:
+        return 1
+    step, length = ord(text[i + 1]) - ord(text[i]), 2
+    while i + length < len(text) and ord(text[i + length]) - ord(text[i + length - 1]) == step:
+        length += 1
+    return length
+
+
 def check_jwt_secret(secret):
     """Raise InsecureConfigError unless ``secret`` is fit to sign tokens."""
     if not secret:
@@ -129,19 +238,21 @@ def check_jwt_secret(secret):
             "reads FLASK_* values as JSON first, so a key of digits only became a number (and a "
             f"number is too small a key anyway).\n\n{HOW_TO_MAKE_ONE}"
         )
+    if secret.lower() in KNOWN_PLACEHOLDERS:
+        raise InsecureConfigError(
+            "JWT_SECRET_KEY is a published placeholder: anyone can forge tokens with it."
+            f"\n\n{HOW_TO_MAKE_ONE}"
+        )
     size = len(secret.encode("utf-8"))
     if size < MIN_SECRET_BYTES:
         raise InsecureConfigError(
             f"JWT_SECRET_KEY is too short: {size} bytes, HS256 needs at least "
             f"{MIN_SECRET_BYTES} (RFC 7518 §3.2).\n\n{HOW_TO_MAKE_ONE}"
         )
-    if len(set(secret)) < MIN_DISTINCT_CHARACTERS:
+    bits, why = estimated_entropy(secret)
+    if bits < MIN_SECRET_BITS:
         raise InsecureConfigError(
-            f"JWT_SECRET_KEY is too repetitive: it uses only {len(set(secret))} different "
-            f"characters.\n\n{HOW_TO_MAKE_ONE}"
-        )
-    if secret.lower() in KNOWN_PLACEHOLDERS:
-        raise InsecureConfigError(
-            "JWT_SECRET_KEY is a published placeholder: anyone can forge tokens with it."
-            f"\n\n{HOW_TO_MAKE_ONE}"
+            f"JWT_SECRET_KEY is not random enough: {why}, about {bits} bits of randomness where "
+            f"HS256 needs {MIN_SECRET_BITS} (RFC 7518 §3.2). Length is not randomness: only a "
+            f"cryptographic random generator makes a key (ASVS V11.5.1).\n\n{HOW_TO_MAKE_ONE}"
         )
