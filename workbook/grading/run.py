@@ -150,6 +150,7 @@ class Outcome:
     notes: list[str]
     flags: list[str]
     seconds: float
+    detail: str = ""  # why the run stopped early, with pytest's output: for the instructor (logs/<id>.txt)
 
 
 def prepare(entry: intake.Entry, run: Run, starter_hashes: dict[str, str]) -> Prepared:
@@ -240,12 +241,14 @@ def run_once(run: Run, copy: Path, files: list[Path], work: Path) -> Outcome:
                 cgroup.close()
                 cgroup = None
         if data is None:
+            outcome.detail = problem[-8000:]
             outcome.notes.append(f"grading stopped: {problem.splitlines()[0]}")
             outcome.flags.append("limit: time (the run did not finish)" if "did not finish" in problem
                                  else "the grading run stopped early")
         else:
             outcome.tests = results_of(data)
             if data.get("collection_errors"):  # the course's tests, not the student: say it loudly, cache nothing
+                outcome.detail = str(data["collection_errors"][0].get("reason", ""))[-8000:]
                 outcome.notes.append("the tests could not be collected: "
                                      + str(data["collection_errors"][0].get("reason", ""))[-300:])
                 outcome.flags.append("the grading run stopped early")
@@ -273,6 +276,12 @@ def finish(prepared: Prepared, run: Run, outcome: Outcome) -> Grade:
     grade.flags += outcome.flags
     grade.seconds = outcome.seconds
     score(grade, run.steps)
+    log = run.out / "logs" / f"{grade.id}.txt"  # the instructor's only: the feedback has the first line
+    if outcome.detail:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(outcome.detail, encoding="utf-8")
+    else:
+        log.unlink(missing_ok=True)
     cache = run.out / ".cache" / f"{grade.id}.json"
     if not grade.flags:  # a flagged run is never cached: it is graded again next time
         cache.parent.mkdir(parents=True, exist_ok=True)
