@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import LearnerCodeError, LiveServer, StepTarget, free_port, strong_key, wait_for_port
+from tests.harness import (LearnerCodeError, LiveServer, StepTarget, free_port, share_url_builders, strong_key,
+                           wait_for_port)
 from workbook.course import REPO, lesson_of, load
 
 
@@ -59,6 +60,8 @@ def pytest_configure(config):
         from tests.remote import install_subprocess_sandbox
 
         install_subprocess_sandbox()
+    else:
+        share_url_builders()  # the apps are built here, one per test: see tests/harness.py
 
 
 def target_root(config) -> Path:

@@ -32,6 +32,41 @@ def property_settings(max_examples: int):
     )
 
 
+def share_url_builders() -> None:
+    """Compile each URL rule's builder once per test process instead of once per app.
+
+    Nearly every test builds an app of its own (fresh key, fresh database), and most of what
+    ``create_app`` costs is Werkzeug compiling, for every route of every new app, the two
+    functions ``url_for`` would build its URLs with (``Rule._compile_builder``: an AST made and
+    compiled each time): 2.7 of step 07's 3.9 ms, 1 of step 02's 1.4 ms, measured over 60 apps.
+    The compiled function depends only on the rule's text, its parsed parts, the names of its
+    defaults and ``append_unknown``; it is called with the rule itself bound as ``self``, so
+    the apps still share nothing. A default that fills a variable of the URL is resolved when
+    compiling (by that rule's converter): such rules are compiled as before. If Werkzeug's
+    internals ever differ from this, nothing is changed."""
+    try:
+        from werkzeug.routing.rules import Rule
+    except ImportError:
+        return
+    compile_builder = getattr(Rule, "_compile_builder", None)
+    if compile_builder is None or getattr(compile_builder, "shared", False):
+        return
+    builders: dict = {}
+
+    def shared_builder(self, append_unknown: bool = True):
+        trace = getattr(self, "_trace", None)
+        defaults = self.defaults or {}
+        if not isinstance(trace, list) or any(dynamic and name in defaults for dynamic, name in trace):
+            return compile_builder(self, append_unknown)
+        key = (self.rule, tuple(trace), tuple(str(k) for k in defaults), append_unknown)
+        if key not in builders:
+            builders[key] = compile_builder(self, append_unknown)
+        return builders[key]
+
+    shared_builder.shared = True
+    Rule._compile_builder = shared_builder
+
+
 def strong_key() -> str:
     """A fresh 256-bit key, as the README tells learners to make one."""
     return secrets.token_hex(32)
