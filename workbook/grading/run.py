@@ -231,7 +231,10 @@ def run_once(run: Run, copy: Path, files: list[Path], work: Path) -> Outcome:
         outcome = Outcome(tests=[], notes=[], flags=[], seconds=0.0)
         try:
             data, problem, outcome.seconds, _ = run_pytest(
-                files, dest, ["--workbook-own-lessons", "--workbook-sandbox", f"--basetemp={writable / 'pytest'}"],
+                # --tb=no: the verdicts are the report's (workbook/pytest_report.py, from each exception), never
+                # the terminal's; printing 300 failing tests' tracebacks was a quarter of a starter run's CPU.
+                files, dest, ["--workbook-own-lessons", "--workbook-sandbox", f"--basetemp={writable / 'pytest'}",
+                              "--tb=no"],
                 timeout=run.timeout,
                 env={"WORKBOOK_SANDBOX": "1", "WORKBOOK_ANSWER_TIMEOUT": str(run.answer_timeout),
                      "WORKBOOK_SANDBOX_SPEC": str(spec_path), "TMPDIR": str(writable), **bytecode_env(run)})
