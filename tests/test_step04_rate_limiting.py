@@ -30,8 +30,12 @@ SMALL_LIMITS = {
 
 @pytest.fixture
 def limited(make_app):
-    """A client of an app with small limits and the account alice (registered from its own address)."""
-    client = make_app(**SMALL_LIMITS).test_client()
+    """A client of an app with small limits and the account alice (registered from its own address).
+
+    It keeps no cookies: each request comes from an unknown client (no device cookie), as an
+    attacker's would. Tests of device cookies send the Cookie header themselves.
+    """
+    client = make_app(**SMALL_LIMITS).test_client(use_cookies=False)
     r = client.post("/register", json={"username": "alice", "password": PASSWORD},
                     environ_base={"REMOTE_ADDR": "192.0.2.250"})
     assert r.status_code == 201, f"registering alice answered {r.status_code}"

@@ -58,6 +58,12 @@ DEFAULTS = {
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST": 65536,  # KiB = 64 MiB
     "ARGON2_PARALLELISM": 4,
+    # How many hashes or checks one process runs at once (passwords.py), so that memory for
+    # hashing stays below slots x ARGON2_MEMORY_COST however many logins arrive. None: one per
+    # CPU. A request that finds every slot taken waits PASSWORD_HASH_WAIT seconds at most, then
+    # gets 503 with Retry-After. FLASK_PASSWORD_HASH_SLOTS=1 sets it (e.g. per gunicorn worker).
+    "PASSWORD_HASH_SLOTS": None,
+    "PASSWORD_HASH_WAIT": 1.0,  # seconds
     # Rate limits (limits.py). memory:// counts per process; set FLASK_RATELIMIT_STORAGE_URI
     # to redis://host:6379 when several processes serve the app. Explicit, so Flask-Limiter
     # does not warn that it picked memory by itself.
@@ -65,7 +71,16 @@ DEFAULTS = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_DEFAULT": "120 per minute",  # every route without a limit of its own
     "RATELIMIT_LOGIN_PER_ADDRESS": "20 per minute; 200 per day",
+    # Per account, for clients without this account's device cookie (limits.py): a stranger
+    # burning it locks out only other strangers; the owner's known devices log in as before.
     "RATELIMIT_LOGIN_PER_ACCOUNT": "5 per minute; 100 per day",
+    "RATELIMIT_LOGIN_PER_DEVICE": "5 per minute; 100 per day",  # each known device's own budget
+    # All logins of clients without a device cookie, together: each costs a 64 MiB argon2 hash,
+    # so this caps the work the whole API does for strangers (about 5 hashes a second).
+    "RATELIMIT_LOGIN_EVERYONE": "300 per minute",
+    # The device cookie goes over HTTPS only. Set FLASK_DEVICE_COOKIE_SECURE=false only for a
+    # plain-HTTP development server (clients then send it over HTTP, too).
+    "DEVICE_COOKIE_SECURE": True,
     "RATELIMIT_REGISTER_PER_ADDRESS": "10 per hour",
     # How many proxies in front of the app append to X-Forwarded-For. 0: trust no header.
     "TRUSTED_PROXY_COUNT": 0,

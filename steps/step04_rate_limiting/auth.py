@@ -68,12 +68,15 @@ def register():
 
 
 @bp.post("/login")
-# TODO exercise 4.2 (login-limits): Limit login per address and per account
-#   Put two limits on login: `@limits.limiter.limit(limits.login_per_address)` and
-#   `@limits.limiter.limit(limits.login_per_account, key_func=limits.account_key)`; write
-#   `account_key()` so it returns a key built from the canonical username in the JSON body
-#   (without ever raising: the view answers bad bodies). Count every attempt (no
-#   `deduct_when`): a limit that counts only failures lets simultaneous guesses through.
+# TODO exercise 4.2 (login-limits): Limit login per address and per account, without locking the owner out
+#   Put four limits on login: `limits.login_per_address` for every client;
+#   `limits.login_per_account` keyed on `limits.account_key` and `limits.login_everyone`
+#   keyed on `limits.everyone`, both with `exempt_when=limits.known_device`; and
+#   `limits.login_per_device` keyed on `limits.device_key` with
+#   `exempt_when=limits.unknown_device`. Write `account_key()` so it returns a key built
+#   from the canonical username in the JSON body (without ever raising: the view answers bad
+#   bodies). Count every attempt (no `deduct_when`): a limit that counts only failures lets
+#   simultaneous guesses through.
 #   Check: python -m workbook check 4    Stuck? python -m workbook hint 4 2
 def login():
     data = schemas.LoginSchema().load(json_body())
@@ -90,7 +93,8 @@ def login():
         db.update_password_hash(user["id"], passwords.hash_password(password))
     token = create_access_token(identity=str(user["id"]))
     # RFC 6749 §5.1: responses carrying tokens must not be cached.
-    return {"access_token": token}, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    return {"access_token": token}, 200, {"Cache-Control": "no-store", "Pragma": "no-cache",
+                                          "Set-Cookie": limits.device_cookie()}  # now a known device of the account
 
 
 @bp.get("/protected")

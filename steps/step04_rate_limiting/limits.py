@@ -6,13 +6,23 @@
   ASVS 5.0 V6.3.1). Every attempt counts, successful or not: counting only failures
   (`deduct_when`) checks before and counts after the request, so a burst of simultaneous
   guesses would all pass the check.
-- The trade-off, on purpose: an attacker who burns an account's budget also keeps its owner
-  out until the window ends (a minute; at most a day). That throttles, it does not lock: no
-  one has to unlock anything, and at most 100 guesses a day reach one account, whatever the
-  number of addresses. NIST SP 800-63B-4 goes further — at most 100 consecutive failures in
-  all, then the password is disabled until the user proves who they are again — which needs a
-  failure counter per account, not a rate: a rate limit alone does not meet it.
-- The client address is `request.remote_addr`. Headers the client writes (X-Forwarded-For,
+- A per-account limit alone lets a stranger lock the owner out: 5 guesses a minute from
+  anywhere, and the owner's right password answers 429 too. So the account's budget is for
+  *unknown* clients only. A successful login gets a device cookie (OWASP, "Slow Down Online
+  Guessing Attacks with Device Cookies"): signed by the server, bound to the account, with a
+  random device id. A login that brings a valid cookie for its account counts against that
+  device's own budget instead; so during an attack the owner still logs in from every device
+  they used before, and only new devices wait. A stolen cookie is worth one device's budget.
+- All logins without a device cookie share one more ceiling (RATELIMIT_LOGIN_EVERYONE): each
+  costs a 64 MiB argon2 hash, so however many addresses an attacker has, the hashing work the
+  API does for strangers has an upper bound.
+- An IPv6 client is counted by its /64 network: one host usually owns a whole /64 (RFC 4291
+  §2.5.1) and can pick a new address for every request.
+- At most 100 guesses a day reach one account from unknown clients, whatever the number of
+  addresses. NIST SP 800-63B-4 goes further — at most 100 consecutive failures in all, then
+  the password is disabled until the user proves who they are again — which needs a failure
+  counter per account, not a rate: a rate limit alone does not meet it.
+- The client address is `request.remote_addr` (its /64 for IPv6). Headers the client writes (X-Forwarded-For,
   X-Real-IP, Forwarded) are ignored, unless the operator says how many proxies in front of the
   app append to X-Forwarded-For (TRUSTED_PROXY_COUNT): then ProxyFix trusts exactly that many.
 - Counters live in RATELIMIT_STORAGE_URI: `memory://` counts per process; several processes
@@ -21,12 +31,15 @@
 """
 
 import hashlib
+import ipaddress
+import secrets
 import time
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from itsdangerous import BadData, URLSafeTimedSerializer
 from limits.storage import MemoryStorage as LimitsMemoryStorage
+from werkzeug.http import dump_cookie
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import schemas
@@ -62,14 +75,28 @@ class MemoryStorage(LimitsMemoryStorage):
             self._MemoryStorage__expire_events()
 
 
+# TODO exercise 4.1 (limiter-config): The limiter: keyed on the real peer address (its /64 for IPv6), proxies trusted only when configured
+#   Write `client_address()` so it returns the TCP peer's address (`request.remote_addr`,
+#   which the client cannot choose), for an IPv6 client its /64 network, and for an
+#   IPv4-mapped IPv6 address the IPv4 address; construct the limiter with it as its key
+#   function; in init_app, when TRUSTED_PROXY_COUNT is more than 0, wrap `app.wsgi_app` in
+#   `ProxyFix(app.wsgi_app, x_for=<that count>)`.
+#   Check: python -m workbook check 4    Stuck? python -m workbook hint 4 1
+def client_address():
+    """The key of per-address limits."""
+    return request.remote_addr
+
+
 # One limiter for the app's routes. Its settings are fixed here, not read from app.config:
 # Flask-Limiter keeps most settings of the FIRST app it is initialised with, and every test
 # builds an app of its own. The limits themselves are read from app.config on each request.
 limiter = Limiter(
-    # TODO exercise 4.1 (limiter-config): The limiter: keyed on the real peer address, proxies trusted only when configured
-    #   Construct the limiter with `get_remote_address` as its key function (the TCP peer's
-    #   address, which the client cannot choose) and, in init_app, when TRUSTED_PROXY_COUNT
-    #   is more than 0, wrap `app.wsgi_app` in `ProxyFix(app.wsgi_app, x_for=<that count>)`.
+    # TODO exercise 4.1 (limiter-config): The limiter: keyed on the real peer address (its /64 for IPv6), proxies trusted only when configured
+    #   Write `client_address()` so it returns the TCP peer's address
+    #   (`request.remote_addr`, which the client cannot choose), for an IPv6 client its /64
+    #   network, and for an IPv4-mapped IPv6 address the IPv4 address; construct the limiter
+    #   with it as its key function; in init_app, when TRUSTED_PROXY_COUNT is more than 0,
+    #   wrap `app.wsgi_app` in `ProxyFix(app.wsgi_app, x_for=<that count>)`.
     #   Check: python -m workbook check 4    Stuck? python -m workbook hint 4 1
     lambda: request.headers.get("X-Forwarded-For") or request.remote_addr,
     default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]],
@@ -84,10 +111,12 @@ def init_app(app):
     """Counters from the RATELIMIT_* configuration; a JSON 429; ProxyFix only for trusted proxies."""
     limiter.init_app(app)
     app.register_error_handler(429, too_many_requests)
-    # TODO exercise 4.1 (limiter-config): The limiter: keyed on the real peer address, proxies trusted only when configured
-    #   Construct the limiter with `get_remote_address` as its key function (the TCP peer's
-    #   address, which the client cannot choose) and, in init_app, when TRUSTED_PROXY_COUNT
-    #   is more than 0, wrap `app.wsgi_app` in `ProxyFix(app.wsgi_app, x_for=<that count>)`.
+    # TODO exercise 4.1 (limiter-config): The limiter: keyed on the real peer address (its /64 for IPv6), proxies trusted only when configured
+    #   Write `client_address()` so it returns the TCP peer's address
+    #   (`request.remote_addr`, which the client cannot choose), for an IPv6 client its /64
+    #   network, and for an IPv4-mapped IPv6 address the IPv4 address; construct the limiter
+    #   with it as its key function; in init_app, when TRUSTED_PROXY_COUNT is more than 0,
+    #   wrap `app.wsgi_app` in `ProxyFix(app.wsgi_app, x_for=<that count>)`.
     #   Check: python -m workbook check 4    Stuck? python -m workbook hint 4 1
 
 
@@ -99,21 +128,84 @@ def login_per_account():
     return current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"]
 
 
+def login_per_device():
+    return current_app.config["RATELIMIT_LOGIN_PER_DEVICE"]
+
+
+def login_everyone():
+    return current_app.config["RATELIMIT_LOGIN_EVERYONE"]
+
+
 def register_per_address():
     return current_app.config["RATELIMIT_REGISTER_PER_ADDRESS"]
 
 
+def everyone():
+    """The key of a limit that all clients share."""
+    return "everyone"
+
+
+# Device cookies: a successful login gets one; it says "this client logged in to this account
+# before". Signed with an HMAC (SHA-256) under a key derived from the app's secret for this use
+# only (the salt), so nobody can make one; bound to the account by the account key's hash;
+# scoped to /login, HttpOnly, SameSite=Strict and Secure. A year long.
+DEVICE_COOKIE = "login_device"
+DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def _device_signer():
+    return URLSafeTimedSerializer(current_app.config["JWT_SECRET_KEY"], salt="login device cookie",
+                                  signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def device_cookie():
+    """The Set-Cookie header for a client that has just logged in: a new device of this account."""
+    value = _device_signer().dumps({"account": account_key(), "device": secrets.token_urlsafe(16)})
+    return dump_cookie(DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_MAX_AGE, path="/login",
+                       secure=current_app.config["DEVICE_COOKIE_SECURE"], httponly=True, samesite="Strict")
+
+
+def device():
+    """The device id from a valid device cookie of the account this login is for, else None."""
+    if "login_device" not in g:
+        g.login_device = None
+        value = request.cookies.get(DEVICE_COOKIE)
+        if value:
+            try:
+                data = _device_signer().loads(value, max_age=DEVICE_COOKIE_MAX_AGE)
+            except BadData:  # forged, tampered with, or too old: an unknown client
+                data = None
+            if isinstance(data, dict) and data.get("account") == account_key() and isinstance(data.get("device"), str):
+                g.login_device = data["device"]
+    return g.login_device
+
+
+def known_device():
+    return device() is not None
+
+
+def unknown_device():
+    return device() is None
+
+
+def device_key():
+    """The per-device key of a login with a valid device cookie."""
+    return "device:" + (device() or "-")
+
+
 def account_key():
     """The per-account key: the canonical username of the login attempt (hashed: keys stay short)."""
-    # TODO exercise 4.2 (login-limits): Limit login per address and per account
-    #   Put two limits on login: `@limits.limiter.limit(limits.login_per_address)` and
-    #   `@limits.limiter.limit(limits.login_per_account, key_func=limits.account_key)`;
-    #   write `account_key()` so it returns a key built from the canonical username in the
-    #   JSON body (without ever raising: the view answers bad bodies). Count every attempt
-    #   (no `deduct_when`): a limit that counts only failures lets simultaneous guesses
-    #   through.
+    # TODO exercise 4.2 (login-limits): Limit login per address and per account, without locking the owner out
+    #   Put four limits on login: `limits.login_per_address` for every client;
+    #   `limits.login_per_account` keyed on `limits.account_key` and `limits.login_everyone`
+    #   keyed on `limits.everyone`, both with `exempt_when=limits.known_device`; and
+    #   `limits.login_per_device` keyed on `limits.device_key` with
+    #   `exempt_when=limits.unknown_device`. Write `account_key()` so it returns a key built
+    #   from the canonical username in the JSON body (without ever raising: the view answers
+    #   bad bodies). Count every attempt (no `deduct_when`): a limit that counts only
+    #   failures lets simultaneous guesses through.
     #   Check: python -m workbook check 4    Stuck? python -m workbook hint 4 2
-    return get_remote_address()
+    return client_address()
 
 
 def too_many_requests(error):

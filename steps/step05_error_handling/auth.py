@@ -91,7 +91,11 @@ def register():
 
 @bp.post("/login")
 @limits.limiter.limit(limits.login_per_address)
-@limits.limiter.limit(limits.login_per_account, key_func=limits.account_key)
+# Unknown clients share the account's budget, and all of them one ceiling; a device the owner
+# logged in from before has a budget of its own, so a stranger cannot lock the owner out.
+@limits.limiter.limit(limits.login_per_account, key_func=limits.account_key, exempt_when=limits.known_device)
+@limits.limiter.limit(limits.login_everyone, key_func=limits.everyone, exempt_when=limits.known_device)
+@limits.limiter.limit(limits.login_per_device, key_func=limits.device_key, exempt_when=limits.unknown_device)
 def login():
     data = schemas.LoginSchema().load(json_body())
     username, password = data["username"], data["password"]
@@ -108,7 +112,8 @@ def login():
     logs.event("login.success", user_id=user["id"])
     token = create_access_token(identity=str(user["id"]))
     # RFC 6749 §5.1: responses carrying tokens must not be cached.
-    return {"access_token": token}, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    return {"access_token": token}, 200, {"Cache-Control": "no-store", "Pragma": "no-cache",
+                                          "Set-Cookie": limits.device_cookie()}  # now a known device of the account
 
 
 @bp.get("/protected")

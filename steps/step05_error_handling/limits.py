@@ -6,13 +6,23 @@
   ASVS 5.0 V6.3.1). Every attempt counts, successful or not: counting only failures
   (`deduct_when`) checks before and counts after the request, so a burst of simultaneous
   guesses would all pass the check.
-- The trade-off, on purpose: an attacker who burns an account's budget also keeps its owner
-  out until the window ends (a minute; at most a day). That throttles, it does not lock: no
-  one has to unlock anything, and at most 100 guesses a day reach one account, whatever the
-  number of addresses. NIST SP 800-63B-4 goes further — at most 100 consecutive failures in
-  all, then the password is disabled until the user proves who they are again — which needs a
-  failure counter per account, not a rate: a rate limit alone does not meet it.
-- The client address is `request.remote_addr`. Headers the client writes (X-Forwarded-For,
+- A per-account limit alone lets a stranger lock the owner out: 5 guesses a minute from
+  anywhere, and the owner's right password answers 429 too. So the account's budget is for
+  *unknown* clients only. A successful login gets a device cookie (OWASP, "Slow Down Online
+  Guessing Attacks with Device Cookies"): signed by the server, bound to the account, with a
+  random device id. A login that brings a valid cookie for its account counts against that
+  device's own budget instead; so during an attack the owner still logs in from every device
+  they used before, and only new devices wait. A stolen cookie is worth one device's budget.
+- All logins without a device cookie share one more ceiling (RATELIMIT_LOGIN_EVERYONE): each
+  costs a 64 MiB argon2 hash, so however many addresses an attacker has, the hashing work the
+  API does for strangers has an upper bound.
+- An IPv6 client is counted by its /64 network: one host usually owns a whole /64 (RFC 4291
+  §2.5.1) and can pick a new address for every request.
+- At most 100 guesses a day reach one account from unknown clients, whatever the number of
+  addresses. NIST SP 800-63B-4 goes further — at most 100 consecutive failures in all, then
+  the password is disabled until the user proves who they are again — which needs a failure
+  counter per account, not a rate: a rate limit alone does not meet it.
+- The client address is `request.remote_addr` (its /64 for IPv6). Headers the client writes (X-Forwarded-For,
   X-Real-IP, Forwarded) are ignored, unless the operator says how many proxies in front of the
   app append to X-Forwarded-For (TRUSTED_PROXY_COUNT): then ProxyFix trusts exactly that many.
 - Counters live in RATELIMIT_STORAGE_URI: `memory://` counts per process; several processes
@@ -21,12 +31,15 @@
 """
 
 import hashlib
+import ipaddress
+import secrets
 import time
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from itsdangerous import BadData, URLSafeTimedSerializer
 from limits.storage import MemoryStorage as LimitsMemoryStorage
+from werkzeug.http import dump_cookie
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import errors, logs, schemas
@@ -62,11 +75,25 @@ class MemoryStorage(LimitsMemoryStorage):
             self._MemoryStorage__expire_events()
 
 
+def client_address():
+    """The key of per-address limits: the TCP peer, which the client cannot choose; for IPv6, its /64."""
+    address = request.remote_addr or ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # not an IP address (a Unix socket, a test): as it is
+        return address
+    if ip.version == 6 and ip.ipv4_mapped:  # ::ffff:192.0.2.1 is the IPv4 client 192.0.2.1
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:  # one host usually owns a whole /64 and picks any address in it
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 # One limiter for the app's routes. Its settings are fixed here, not read from app.config:
 # Flask-Limiter keeps most settings of the FIRST app it is initialised with, and every test
 # builds an app of its own. The limits themselves are read from app.config on each request.
 limiter = Limiter(
-    get_remote_address,  # the key of per-address limits: the TCP peer, which the client cannot choose
+    client_address,  # the key of per-address limits: the TCP peer (its /64 for IPv6)
     default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]],
     strategy="moving-window",  # no double burst at a window's edge, as fixed windows allow
     headers_enabled=True,  # Retry-After and X-RateLimit-* on limited responses
@@ -93,8 +120,69 @@ def login_per_account():
     return current_app.config["RATELIMIT_LOGIN_PER_ACCOUNT"]
 
 
+def login_per_device():
+    return current_app.config["RATELIMIT_LOGIN_PER_DEVICE"]
+
+
+def login_everyone():
+    return current_app.config["RATELIMIT_LOGIN_EVERYONE"]
+
+
 def register_per_address():
     return current_app.config["RATELIMIT_REGISTER_PER_ADDRESS"]
+
+
+def everyone():
+    """The key of a limit that all clients share."""
+    return "everyone"
+
+
+# Device cookies: a successful login gets one; it says "this client logged in to this account
+# before". Signed with an HMAC (SHA-256) under a key derived from the app's secret for this use
+# only (the salt), so nobody can make one; bound to the account by the account key's hash;
+# scoped to /login, HttpOnly, SameSite=Strict and Secure. A year long.
+DEVICE_COOKIE = "login_device"
+DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def _device_signer():
+    return URLSafeTimedSerializer(current_app.config["JWT_SECRET_KEY"], salt="login device cookie",
+                                  signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def device_cookie():
+    """The Set-Cookie header for a client that has just logged in: a new device of this account."""
+    value = _device_signer().dumps({"account": account_key(), "device": secrets.token_urlsafe(16)})
+    return dump_cookie(DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_MAX_AGE, path="/login",
+                       secure=current_app.config["DEVICE_COOKIE_SECURE"], httponly=True, samesite="Strict")
+
+
+def device():
+    """The device id from a valid device cookie of the account this login is for, else None."""
+    if "login_device" not in g:
+        g.login_device = None
+        value = request.cookies.get(DEVICE_COOKIE)
+        if value:
+            try:
+                data = _device_signer().loads(value, max_age=DEVICE_COOKIE_MAX_AGE)
+            except BadData:  # forged, tampered with, or too old: an unknown client
+                data = None
+            if isinstance(data, dict) and data.get("account") == account_key() and isinstance(data.get("device"), str):
+                g.login_device = data["device"]
+    return g.login_device
+
+
+def known_device():
+    return device() is not None
+
+
+def unknown_device():
+    return device() is None
+
+
+def device_key():
+    """The per-device key of a login with a valid device cookie."""
+    return "device:" + (device() or "-")
 
 
 def account_key():
