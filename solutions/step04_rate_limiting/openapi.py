@@ -101,6 +101,13 @@ def token_errors():
             "422": error("A token that is malformed or whose signature does not verify.")}
 
 
+# A successful login makes the client a known device of the account (limits.py): a stranger's
+# guesses then cannot lock it out.
+DEVICE_COOKIE = {"Set-Cookie": {"description": "login_device=...; HttpOnly; Secure; SameSite=Strict; Path=/login: "
+                                               "send it back on the next login to this account.",
+                                "schema": {"type": "string"}}}
+
+
 # Every route of the app: path, method, and its operation. tests/test_openapi.py checks that the
 # app serves exactly these (apart from the documentation itself).
 ROUTES = {
@@ -117,7 +124,7 @@ ROUTES = {
     ("/login", "post"): {
         "summary": "Log in: get an access token.",
         "requestBody": body(schemas.LoginSchema),
-        "responses": {"200": answer("Logged in.", Token), **body_errors(),
+        "responses": {"200": {**answer("Logged in.", Token), "headers": DEVICE_COOKIE}, **body_errors(),
                       "401": error("Bad username or password (the same answer either way)."), **too_many()},
     },
     ("/protected", "get"): {

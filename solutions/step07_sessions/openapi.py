@@ -173,6 +173,13 @@ def unexpected():
     return {"500": error("Something went wrong on the server; the request id finds it in the log.")}
 
 
+# A successful login makes the client a known device of the account (limits.py): a stranger's
+# guesses then cannot lock it out.
+DEVICE_COOKIE = {"Set-Cookie": {"description": "login_device=...; HttpOnly; Secure; SameSite=Strict; Path=/login: "
+                                               "send it back on the next login to this account.",
+                                "schema": {"type": "string"}}}
+
+
 # Every route of the app: path, method, and its operation. tests/test_openapi.py checks that the
 # app serves exactly these (apart from the documentation itself).
 ROUTES = {
@@ -189,7 +196,7 @@ ROUTES = {
     ("/login", "post"): {
         "summary": "Log in: get an access token.",
         "requestBody": body(schemas.LoginSchema),
-        "responses": {"200": answer("Logged in.", Token), **body_errors(),
+        "responses": {"200": {**answer("Logged in.", Token), "headers": DEVICE_COOKIE}, **body_errors(),
                       "401": error("Bad username or password (the same answer either way)."), **too_many(),
                       **unexpected(), **store_down()},
     },
