@@ -109,7 +109,7 @@ def main() -> int:
         print(f"peak resident memory of the whole machine during grading: {peak['kb'] / 1024:.0f} MiB; "
               f"largest single process: {child.ru_maxrss / 1024:.0f} MiB")
         for g in grades:  # an honest submission that lost points: say which check, and why
-            if g.student.split("-", 1)[1] in ("perfect", "zip") and g.total < max(x.total for x in grades):
+            if g.student.split("-", 1)[1] in ("perfect", "zip") and g.total < sum(g.maximum.values()):
                 lost = [f"{t.nodeid.split('::')[-1]}: {t.reason[:120]}" for t in g.tests if not t.passed and not t.skipped]
                 print(f"  LOST POINTS: {g.student}: {lost[:3]} {g.flags}")
         for g in sorted(grades, key=lambda g: -g.seconds)[:5]:
