@@ -45,6 +45,12 @@ DEFAULTS = {
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST": 65536,  # KiB = 64 MiB
     "ARGON2_PARALLELISM": 4,
+    # How many hashes or checks one process runs at once (passwords.py), so that memory for
+    # hashing stays below slots x ARGON2_MEMORY_COST however many logins arrive. None: one per
+    # CPU. A request that finds every slot taken waits PASSWORD_HASH_WAIT seconds at most, then
+    # gets 503 with Retry-After. FLASK_PASSWORD_HASH_SLOTS=1 sets it (e.g. per gunicorn worker).
+    "PASSWORD_HASH_SLOTS": None,
+    "PASSWORD_HASH_WAIT": 1.0,  # seconds
 }
 
 # RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256 bits for
