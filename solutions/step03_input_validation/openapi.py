@@ -88,6 +88,13 @@ def body_errors():
     }
 
 
+def busy(description="The server is busy checking other passwords: wait as long as Retry-After says."):
+    """What a route that hashes a password answers when every hashing slot stays taken (passwords.py)."""
+    return {"503": {**error(description),
+                    "headers": {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                                "schema": {"type": "integer"}}}}}
+
+
 def token_errors():
     """What a route behind @jwt_required() may answer without a good token (Flask-JWT-Extended's defaults)."""
     return {"401": error("No token, an expired one, or one for an account that no longer exists."),
@@ -105,13 +112,13 @@ ROUTES = {
         "summary": "Create an account.",
         "requestBody": body(schemas.RegisterSchema),
         "responses": {"201": answer("Registered.", Message), **body_errors(),
-                      "409": error("The username is taken.")},
+                      "409": error("The username is taken."), **busy()},
     },
     ("/login", "post"): {
         "summary": "Log in: get an access token.",
         "requestBody": body(schemas.LoginSchema),
         "responses": {"200": answer("Logged in.", Token), **body_errors(),
-                      "401": error("Bad username or password (the same answer either way).")},
+                      "401": error("Bad username or password (the same answer either way)."), **busy()},
     },
     ("/protected", "get"): {
         "summary": "Who am I? (needs a token)",

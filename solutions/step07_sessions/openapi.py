@@ -117,6 +117,13 @@ def too_many():
                                                 "schema": {"type": "integer"}}}}}
 
 
+def busy(description="The server is busy checking other passwords: wait as long as Retry-After says."):
+    """What a route that hashes a password answers when every hashing slot stays taken (passwords.py)."""
+    return {"503": {**error(description),
+                    "headers": {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                                "schema": {"type": "integer"}}}}}
+
+
 def token_errors():
     """What a route behind @jwt_required() answers without a good token: 401, whatever is wrong with it."""
     return {"401": {**error("No token, or one that is malformed, forged, expired or for an account that no longer "
@@ -191,14 +198,17 @@ ROUTES = {
         "summary": "Create an account.",
         "requestBody": body(schemas.RegisterSchema),
         "responses": {"201": answer("Registered.", Message), **body_errors(),
-                      "409": error("The username is taken."), **too_many(), **unexpected()},
+                      "409": error("The username is taken."), **too_many(), **unexpected(),
+                      **busy()},
     },
     ("/login", "post"): {
         "summary": "Log in: get an access token.",
         "requestBody": body(schemas.LoginSchema),
         "responses": {"200": {**answer("Logged in.", Token), "headers": DEVICE_COOKIE}, **body_errors(),
                       "401": error("Bad username or password (the same answer either way)."), **too_many(),
-                      **unexpected(), **store_down()},
+                      **unexpected(), **store_down(),
+                      **busy("The revocation store cannot be reached, or the server is busy checking other passwords: "
+                             "wait as long as Retry-After says.")},
     },
     ("/refresh", "post"): session_route(
         "Send the REFRESH token: get a new access token and a new refresh token (the old one is retired).",
@@ -211,7 +221,7 @@ ROUTES = {
         "requestBody": body(schemas.PasswordChangeSchema),
         "responses": {"200": answer("Changed; a new session for this client.", Token), **body_errors(),
                       "403": error("The current password is not right."), **token_errors(), **too_many(),
-                      **unexpected()},
+                      **unexpected(), **busy()},
     },
     ("/protected", "get"): {
         "summary": "Who am I? (needs a token)",
