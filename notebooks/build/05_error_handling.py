@@ -616,8 +616,9 @@ with their traceback on `api.errors`. OWASP ASVS 5.0 V16.3 lists what a security
 authentication attempts, successful and failed (16.3.1), attempts to bypass security controls such
 as anti-automation (16.3.3), unexpected errors (16.3.4).
 
-A short session against a fresh app: a failed login, a successful one, a forged token, a login over
-the limit, the bug. The lines below are what the server writes (times and ids masked):
+A short session against a fresh app: a failed login, a successful one, a forged token, a stranger's
+guess over the account's limit (alice's own client, which has her device cookie since step 04, would
+still get in), the bug. The lines below are what the server writes (times and ids masked):
 ''')
 
 code("log-session", r'''
@@ -629,7 +630,7 @@ client.post("/register", json={"username": "alice", "password": GOOD})
 client.post("/login", json={"username": "alice", "password": "not her password"})
 token = client.post("/login", json={"username": "alice", "password": GOOD}).get_json()["access_token"]
 client.get("/protected", headers={"Authorization": f"Bearer {FORGED}"})
-client.post("/login", json={"username": "alice", "password": GOOD})  # 3rd in a minute: 429
+logged.test_client().post("/login", json={"username": "alice", "password": "a guess"})  # a stranger, 3rd in a minute: 429
 with a_bug_in(passwords05):
     bug = client.post("/register", json={"username": "bob", "password": GOOD})
 

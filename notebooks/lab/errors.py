@@ -127,7 +127,8 @@ def problems_with(response) -> list[str]:
 
 LOOKUP_ROWS = [  # (stage, how Flask looks, [(registered for, step 05's handler, answer colour)])
     ("1  by status code", "HTTPException only;\nblueprint, then app",
-     [("429  (RateLimitExceeded)", "limits.too_many_requests", "ok")]),
+     [("429  (RateLimitExceeded)", "limits.too_many_requests", "ok"),
+      ("503  (HashingBusy: no hashing slot)", "passwords.hashing_busy", "ok")]),
     ("2  by class, in the blueprint", "only for requests routed to\nthe blueprint; walk the MRO",
      [("ValidationError  (blueprint \"auth\")", "auth.invalid_body  (400 + errors)", "ok")]),
     ("3  by class, in the app", "walk the exception's MRO:\nthe first class with a\nhandler wins",
