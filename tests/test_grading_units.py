@@ -349,3 +349,27 @@ def test_byte_identical_copies_share_one_run_and_are_graded_alike(tmp_path, monk
     for name in ("ann", "bob", "dee"):
         assert "limit: time (pretend the machine was too busy)" in grades[name].flags, (name, grades[name].flags)
         assert not (out / ".cache" / f"{grades[name].id}.json").exists(), f"{name}'s flagged result was cached"
+
+
+def test_a_runs_writable_folder_is_in_memory_only_under_a_memory_limit_and_with_room(monkeypatch):
+    """Files on /dev/shm are memory: only where the student's cgroup bounds it, and never on a small
+    /dev/shm (a container's 64 MiB one would fill up and fail honest runs)."""
+
+    class Limited:
+        bounds_memory = True
+
+    class Unlimited:
+        bounds_memory = False
+
+    assert bwrap.writable_folder(None) is None and bwrap.writable_folder(Unlimited()) is None
+    if not os.access(bwrap.MEMORY_DISK, os.W_OK):
+        pytest.skip("no /dev/shm here")
+    monkeypatch.setattr(bwrap, "MEMORY_DISK_FREE", 10**18)
+    assert bwrap.writable_folder(Limited()) is None, "a /dev/shm without room was used"
+    monkeypatch.setattr(bwrap, "MEMORY_DISK_FREE", 0)
+    folder = bwrap.writable_folder(Limited())
+    assert folder is not None, "with a memory limit and room, the run's files should be on /dev/shm"
+    try:
+        assert folder.parent == bwrap.MEMORY_DISK and oct(folder.stat().st_mode)[-3:] == "700", folder
+    finally:
+        folder.rmdir()

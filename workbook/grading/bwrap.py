@@ -205,6 +205,7 @@ def preexec(spec: dict):
 # write, and on a disk each commit waits for it (16 ms a commit on this machine's /tmp, 0.02 ms on
 # /dev/shm: a perfect student's run made ~1,000 of them).
 MEMORY_DISK = Path("/dev/shm")
+MEMORY_DISK_FREE = 1024**3  # used only with this much free: room for many runs at the WRITTEN_BYTES cap
 
 
 def writable_folder(cgroup: Cgroup | None) -> Path | None:
@@ -214,6 +215,12 @@ def writable_folder(cgroup: Cgroup | None) -> Path | None:
     one they could fill the machine's memory (the disk's limits and the after-run size check are
     what holds there)."""
     if cgroup is None or not cgroup.bounds_memory or not os.access(MEMORY_DISK, os.W_OK):
+        return None
+    try:  # a container's /dev/shm may be 64 MiB: a full one would fail honest runs (a run writes ~6 MiB)
+        stat = os.statvfs(MEMORY_DISK)
+        if stat.f_bavail * stat.f_frsize < MEMORY_DISK_FREE:
+            return None
+    except OSError:
         return None
     import tempfile
 
