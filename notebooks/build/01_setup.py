@@ -307,7 +307,7 @@ md("refuse-intro", r'''
 ## The fix, part 1: refuse to start with a weak key
 
 Step 01's `create_app` calls `config.check_jwt_secret(...)` after loading the configuration. If
-the key is missing, short, repetitive or a published placeholder, it raises `InsecureConfigError`,
+the key is missing, a published placeholder, short, or not random, it raises `InsecureConfigError`,
 a `click.ClickException`. `flask run` prints such an exception as `Error: <message>` and stops, so
 the cell below prints exactly what you would see in the terminal.
 ''')
@@ -326,9 +326,12 @@ print(try_to_start("your_jwt_secret_key"))
 ''')
 
 md("refuse-more", r'''
-The tutorial's key is caught by the length rule: 19 bytes, where HS256 needs at least 32. The list
-of published placeholders (`config.KNOWN_PLACEHOLDERS`) is for keys that are long enough but just
-as public, such as `change-this-secret-key-in-production`. The first line of each refusal:
+The tutorial's key is refused twice over: it is on the list of published placeholders
+(`config.KNOWN_PLACEHOLDERS`, checked first), and it is 19 bytes where HS256 needs at least 32. The
+list matters most for keys that pass every other rule and are just as public, such as
+`change-this-secret-key-in-production`, or the random-looking example output of
+`secrets.token_hex()` in Flask's own documentation, which apps in the wild use as is. The first
+line of each refusal:
 ''')
 
 code("refuse-table", r'''
@@ -343,8 +346,38 @@ for label, key in candidates.items():
     print(f"{label:30} -> {try_to_start(key).splitlines()[0]}")
 ''')
 
-# A new key rule (issue 15: a randomness check) gets its own md()/code() pair here, after
-# "refuse-table", before "worthless-intro": its refusal printed with try_to_start(...).
+md("random-intro", r'''
+### Length is not randomness
+
+A length rule and a "enough different characters" rule are easy to pass with keys an attacker
+guesses at once. A pentest of this course's API started an earlier version of step 01 with each of
+the three keys below, and all three are 32 bytes or more:
+
+- `'abcdefgh' * 4`: 32 bytes, 8 different characters, and one guess for anyone who tries patterns;
+- an English sentence: 43 bytes, and attackers try phrases word by word, not letter by letter;
+- `secrets.token_hex(16)`: 32 hex characters from a CSPRNG, but a hex character carries 4 bits, so
+  the key holds 128 random bits, half what HS256 needs.
+
+RFC 7518 §3.2's 256 bits are bits of *key*: what counts is how much an attacker must guess. So
+step 01 estimates it, with `config.estimated_entropy(key)`: 4 bits for a hex character, 6 for
+base64, more for a wider alphabet; nothing for a part that repeats an earlier one or continues a
+run; about 14 bits per word of a phrase. No test can prove that a string is random (RFC 8725 §3.5:
+keys must come from a CSPRNG, not from people); this one refuses what people actually paste, and
+never refused a key from `secrets.token_hex(32)` in 100,000 tries.
+''')
+
+code("random-table", r'''
+looks_long = {
+    "'abcdefgh' * 4": "abcdefgh" * 4,
+    "an English sentence": "the quick brown fox jumps over the lazy dog",
+    "secrets.token_hex(16)": secrets.token_hex(16),
+    "secrets.token_hex(32)": secrets.token_hex(32),
+}
+for label, key in looks_long.items():
+    bits, why = config.estimated_entropy(key)
+    verdict = "starts" if try_to_start(key) == "the app starts" else "refused"
+    print(f"{label:22} {len(key.encode()):3} bytes, ~{bits:3} bits, {verdict:7}: {why}")
+''')
 
 md("worthless-intro", r'''
 ## The fix, part 2: with a strong key, the forged token is worthless

@@ -172,6 +172,7 @@ clock)` is all it takes.
 
 code("clock", r'''
 from solutions.step04_rate_limiting import create_app as create_step04
+from solutions.step04_rate_limiting import limits as limits04
 
 simulated_clock = lab.simulated_clock  # with simulated_clock() as clock: ... time.time() is clock()
 ''')
@@ -321,8 +322,37 @@ of an attack; multi-factor authentication is what makes a leaked password useles
 # 4. Plots: the attack over time, and the three strategies
 # ------------------------------------------------------------------------------------------------
 
-# Issue 15's login limits (a global ceiling, IPv6 addresses keyed per /64) fit here, after
-# "two-limits-lesson", each as md() + code() on a fresh new_app(...) under simulated_clock().
+md("ceiling-intro", r'''
+### One ceiling for all strangers, and IPv6 hosts counted whole
+
+Two more holes, both found by a pentest of this course's API:
+
+- Every login costs a 64 MiB argon2 hash (step 02). A botnet that spreads over many accounts *and*
+  many addresses stays inside both limits and still makes the server hash without end: 60
+  simultaneous logins from 3 addresses pushed it to 1.3–1.7 GB and 8–28 s per request. So all
+  logins of unknown clients share one more limit, `RATELIMIT_LOGIN_EVERYONE` (300 a minute), keyed
+  on one name for everyone (`limits.everyone`). (Step 02 also bounds the hashes running at once.)
+- An IPv6 host usually owns a whole /64 (RFC 4291 §2.5.1): 2^64 addresses it can use at will.
+  Counted per address, it never meets a limit; `limits.client_address()` counts it by its /64.
+
+Below, with the ceiling lowered to 6 a minute: 8 stranger logins, each for another account from
+another address; then 4 guesses from 4 addresses of one IPv6 /64, against the per-address limit
+lowered to 3.
+''')
+
+code("ceiling-run", r'''
+with simulated_clock() as clock:
+    _, ceiling_client = new_app(create_step04, "ceiling", RATELIMIT_LOGIN_EVERYONE="6 per minute")
+    spread = [login(ceiling_client, f"user{n}", "a guess", f"203.0.113.{n}").status_code for n in range(1, 9)]
+    print("8 accounts from 8 addresses, ceiling 6 a minute:", spread)
+
+    ipv6_app, ipv6_client = new_app(create_step04, "ipv6", RATELIMIT_LOGIN_PER_ADDRESS="3 per minute")
+    one_host = ["2001:db8:1:2::1", "2001:db8:1:2::beef", "2001:db8:1:2:aaaa::7", "2001:db8:1:2:ffff::1"]
+    answers = [login(ipv6_client, f"victim{n}", "a guess", address).status_code for n, address in enumerate(one_host)]
+    print("4 addresses of one IPv6 /64, limit 3 per address:", answers)
+    with ipv6_app.test_request_context(environ_base={"REMOTE_ADDR": one_host[0]}):
+        print("the limiter's key for all four:", limits04.client_address())
+''')
 
 md("timeline-intro", r'''
 ## Half an hour of guessing, on the clock
@@ -739,6 +769,12 @@ bots = iter(f"198.51.100.{n % 250 + 1}" for n in range(10_000))
 guesses = iter(f"wrong guess {n:04d}" for n in range(10_000))
 
 
+def device_cookie_of(response):
+    """The login_device cookie a successful login sets, as `name=value` for a Cookie header."""
+    header = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("login_device="))
+    return header.split(";", 1)[0]
+
+
 def botnet_round(client):
     """5 wrong guesses at alice, each from the next address of the botnet."""
     return [login(client, "alice", next(guesses), next(bots)).status_code for _ in range(5)]
@@ -807,11 +843,62 @@ Stuffing Prevention and Authentication Cheat Sheets):
 - **a challenge after failures**: a CAPTCHA or a proof-of-work puzzle for the requests that look
   automated, instead of a refusal for everyone;
 - a different treatment for known devices and addresses, so the owner is not throttled with the
-  attacker.
+  attacker: what step 04 does next.
 ''')
 
-# Issue 15's lockout-proof login limit belongs after "tradeoff-lesson": rerun the trade-off
-# timeline (lab's SimulatedClock) and show alice getting in while the botnet is refused.
+md("devices-intro", r'''
+## The owner is not the attacker: known devices
+
+The run above is a lockout in all but name, and OWASP's Authentication Cheat Sheet says what it
+leads to: an attacker who can lock accounts can lock any account. Step 04 therefore counts the
+account's budget for **unknown clients only**, following OWASP's "Slow Down Online Guessing Attacks
+with Device Cookies":
+
+- a successful login sets a **device cookie**, `login_device`: signed by the server (an HMAC under a
+  key of its own, derived from the app's secret), bound to the account, with a random device id;
+  `HttpOnly`, `Secure`, `SameSite=Strict`, sent to `/login` only;
+- a login that brings a valid device cookie for its account is counted against **that device's own
+  budget** (`RATELIMIT_LOGIN_PER_DEVICE`), not the account's, and not the ceiling for strangers;
+- so an attack on alice's account stops new devices only; a stolen cookie buys one device's budget.
+
+The same half hour as above, on the same step-04 app, except that alice logged in once from her
+laptop the day before and her laptop kept the cookie:
+''')
+
+code("devices-run", r'''
+with simulated_clock() as clock:
+    device_app, device_client = new_app(create_step04, "devices")
+    laptop = device_cookie_of(login(device_client, "alice", ALICE["password"], HOME["alice"]))
+    clock.set(24 * 3600)  # the next day: her login of yesterday has left every window
+
+    def alice_from_her_laptop():
+        response = login(device_client, "alice", ALICE["password"], HOME["alice"], {"Cookie": laptop})
+        print(f"{at(clock):14} alice, right password, her laptop: {response.status_code}")
+
+    print(f"{at(clock):14} the botnet, 5 guesses: {botnet_round(device_client)}")
+    clock.advance(1)
+    alice_from_her_laptop()
+    answered = collections.Counter()
+    for _ in range(400):  # one guess every 3 seconds for 20 minutes
+        clock.advance(3)
+        answered[login(device_client, "alice", next(guesses), next(bots)).status_code] += 1
+    while login(device_client, "alice", next(guesses), next(bots)).status_code != 429:
+        clock.advance(3)  # go on until the account's budget is spent at this very second
+    print(f"{'the next 20 min':14} the botnet, one guess every 3 s: {dict(answered)}, then a 429")
+    alice_from_her_laptop()
+    new_phone = login(device_client, "alice", ALICE["password"], "192.0.2.77")
+    print(f"{at(clock):14} alice, right password, a new phone (no cookie): {new_phone.status_code}")
+''')
+
+md("devices-lesson", r'''
+The botnet gets what it got before, 5 guesses a minute and 100 a day at most; alice gets in from
+her laptop every time. Only a device that never logged in waits (her new phone). That is the
+trade-off now: a stranger can delay alice's *first* login from a new device, not every login.
+
+What this does not do: it is not MFA (a guessed password still logs in, and the guesser gets a
+device cookie too, for that account only), and it does not meet NIST's 100-consecutive-failures
+bound, discussed above.
+''')
 
 # ------------------------------------------------------------------------------------------------
 # 9. Closing
