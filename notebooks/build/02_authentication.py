@@ -640,8 +640,45 @@ The cost is paid by your server too, on every login. That is a reason to rate-li
 `/register` (step 04), not a reason to lower the cost below the minimum.
 ''')
 
-# Issue 15 (a bound on concurrent password hashing, 503 + Retry-After) fits here, after the cost
-# of one hash ("slow-lesson") and before "rehash-intro"; a your_turn() can predict the status.
+md("busy-intro", r'''
+### The server pays too: a bound on the hashing done at once
+
+Each login makes the server pay what an attacker pays per guess: 64 MiB and a few hundred
+milliseconds of CPU. A pentest of this course's API sent 60 simultaneous logins from 3 addresses,
+each inside every rate limit of step 04: one `flask run` process grew to 1.3–1.7 GB and answered in
+8–28 s. Memory that anyone can make the server allocate is OWASP API4:2023 (Unrestricted Resource
+Consumption). So `passwords.py` bounds it per process:
+
+- at most `PASSWORD_HASH_SLOTS` hashes or checks run at once (one per CPU by default: more would
+  only make each slower, each holding its 64 MiB the whole time);
+- a request waits at most `PASSWORD_HASH_WAIT` (1 s) for a slot, then it gets **503 Service
+  Unavailable with `Retry-After`** (RFC 9110 §15.6.4, §10.2.3): never a 500, never a queue
+  without end;
+- so hashing holds at most slots × 64 MiB. Measured over real HTTP with 40 simultaneous logins at
+  64 MiB (`tests/test_step02_authentication_load_live.py`): +1,750 to 2,030 MiB of peak memory
+  before, +109 to 133 MiB with 2 slots.
+
+Below, an app with one slot and a 0.2 s wait. The cell takes the slot itself, as another
+request's hash would, and alice logs in meanwhile; then it gives the slot back.
+''')
+
+code("busy-run", r'''
+busy_app = create_app({"JWT_SECRET_KEY": secrets.token_hex(32), "DATABASE": str(workdir / "busy.sqlite"),
+                       "TESTING": True, "PASSWORD_HASH_SLOTS": 1, "PASSWORD_HASH_WAIT": 0.2})
+busy = busy_app.test_client()
+alice = {"username": "alice", "password": PASSWORDS["alice"]}
+print("register alice          ->", busy.post("/register", json=alice).status_code)
+
+slots = busy_app.extensions["password_hasher"].slots
+slots.acquire()  # another request's hash holds the only slot
+try:
+    response = busy.post("/login", json=alice)
+    print("log in, slot taken      ->", response.status_code, "Retry-After:", response.headers.get("Retry-After"),
+          json.dumps(response.get_json()))
+finally:
+    slots.release()
+print("log in, slot free again ->", busy.post("/login", json=alice).status_code)
+''')
 
 md("rehash-intro", r'''
 ### Raising the cost later: rehash on login
