@@ -85,10 +85,14 @@ HTTP_SUITES = ("_live.py", "_workers.py")
 
 
 def split_rest(files: list[Path], in_process_parts: int = 2) -> list[list[Path]]:
-    """The second part of `check N`, in parts that run side by side: every lesson's HTTP suites,
-    and the in-process tests in ``in_process_parts`` parts of about equal size (by the size of
-    their files, a fair proxy for their number of tests). Empty parts are left out."""
-    http = [f for f in files if f.name.endswith(HTTP_SUITES)]
+    """The second part of `check N`, in parts that run side by side: the in-process tests in
+    ``in_process_parts`` parts of about equal size (by the size of their files, a fair proxy for
+    their number of tests), every lesson's `flask run` suites (``_live.py``), and the
+    multi-process suites (``_workers.py``: gunicorn, Redis) apart from them. The HTTP suites
+    mostly wait for the processes they start, one after the other: in one part they were the
+    last to finish. Empty parts are left out."""
+    live = [f for f in files if f.name.endswith("_live.py")]
+    workers = [f for f in files if f.name.endswith(HTTP_SUITES) and f not in live]
     parts: list[list[Path]] = [[] for _ in range(max(1, in_process_parts))]
     sizes = [0] * len(parts)
     sized = sorted(((f.stat().st_size, f) for f in files if not f.name.endswith(HTTP_SUITES)), key=lambda s: -s[0])
@@ -96,7 +100,7 @@ def split_rest(files: list[Path], in_process_parts: int = 2) -> list[list[Path]]
         smallest = sizes.index(min(sizes))
         parts[smallest].append(f)
         sizes[smallest] += size
-    return [part for part in (*parts, http) if part]
+    return [part for part in (*parts, live, workers) if part]
 
 
 def merge_results(results: list[CheckResult]) -> CheckResult:
