@@ -78,18 +78,18 @@ def test_innocent_clients_keep_working(server):
 @needs_aliases
 @pytest.mark.exercise("login-limits")
 def test_over_http_the_owner_logs_in_while_a_botnet_burns_the_account(server):
-    """Over HTTP: carol's device cookie from an earlier login lets her in while strangers get 429."""
-    r = server.post("/register", json_body={"username": "carol", "password": PASSWORD}, source="127.0.0.20")
-    assert r.status == 201, f"registering carol over HTTP answered {r.status}"
-    r = guess(server, "127.0.0.21", username="carol", password=PASSWORD)
-    assert r.status == 200, f"carol's first login over HTTP answered {r.status}"
+    """Over HTTP: dora's device cookie from an earlier login lets her in while strangers get 429."""
+    r = server.post("/register", json_body={"username": "dora", "password": PASSWORD}, source="127.0.0.20")
+    assert r.status == 201, f"registering dora over HTTP answered {r.status}"
+    r = guess(server, "127.0.0.21", username="dora", password=PASSWORD)
+    assert r.status == 200, f"dora's first login over HTTP answered {r.status}"
     set_cookie = r.headers.get("set-cookie", "")
     assert set_cookie.startswith("login_device="), f"a successful login over HTTP set no login_device cookie: {set_cookie!r}"
     cookie = set_cookie.split(";", 1)[0]
-    codes = [guess(server, f"127.0.0.{i}", username="carol").status for i in range(22, 28)]
-    assert 429 in codes, f"6 addresses guessing carol's password over HTTP: {codes}"
-    r = guess(server, "127.0.0.21", username="carol", password=PASSWORD, headers={"Cookie": cookie})
+    codes = [guess(server, f"127.0.0.{i}", username="dora").status for i in range(22, 28)]
+    assert 429 in codes, f"6 addresses guessing dora's password over HTTP: {codes}"
+    r = guess(server, "127.0.0.21", username="dora", password=PASSWORD, headers={"Cookie": cookie})
     assert r.status == 200, (
-        f"over HTTP, while a botnet burned carol's budget, carol with her device cookie got {r.status}: "
+        f"over HTTP, while a botnet burned dora's budget, dora with her device cookie got {r.status}: "
         "a stranger can lock the owner out"
     )

@@ -793,6 +793,34 @@ reads the body; its answer is Flask's default HTML error page. (Step 05 gives ev
 one included, the same JSON envelope.)
 ''')
 
+md("chunked-intro", r'''
+### The same body without a length
+
+A client need not say how long its body is: with `Transfer-Encoding: chunked` (RFC 9112 §7.1)
+there is no `Content-Length` to compare. Werkzeug then reads up to the cap and **stops, without
+an error**, and what it read can be valid JSON on its own: a pentest of an earlier version of
+step 03 sent a 20 KiB body whose first 16 KiB were a whole registration, and got 201, over
+`flask run` and gunicorn alike. So `json_body()` treats a body without a length that fills the
+cap as one over it, and answers the same 413. Below, the 20 KiB body again, chunked, as a server
+hands it to the app (no `Content-Length`, and `wsgi.input_terminated`: the server's word that
+it ends the stream), and then one that fits.
+''')
+
+code("chunked", r'''
+def post_chunked(app, body):
+    """POST `body` with Transfer-Encoding: chunked, as gunicorn or `flask run` pass it on."""
+    return app.test_client().post("/register", data=body, content_type="application/json",
+                                  headers={"Transfer-Encoding": "chunked"},
+                                  environ_overrides={"wsgi.input_terminated": True})
+
+
+whole = as_json(username="chunky", password=GOOD)
+cut_here = whole + " " * (16 * 1024 - len(whole))  # a whole registration, padded to the cap...
+over = cut_here + '{"and": "4 KiB more"}' * 180   # ...and more after it
+print(f"{len(over):,} bytes, chunked ->", post_chunked(after, over).status_code)
+print(f"{len(whole):,} bytes, chunked ->", post_chunked(after, whole).status_code)
+''')
+
 # ------------------------------------------------------------------------------------------------
 # 7. Closing
 # ------------------------------------------------------------------------------------------------
