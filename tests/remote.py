@@ -379,7 +379,9 @@ class RemoteApp:
             return self.host.call(op="attr", slug=self.slug, app=self.id, name=name)["value"]
         raise AttributeError(name)
 
-    def test_client(self) -> RemoteClient:
+    def test_client(self, use_cookies: bool = True) -> RemoteClient:
+        """The app's test client, in the student's process. It keeps no cookie jar, whatever
+        ``use_cookies`` says (as Flask's does with use_cookies=False): a test sends cookies by hand."""
         return RemoteClient(self)
 
     def test_cli_runner(self) -> RemoteCliRunner:

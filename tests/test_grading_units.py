@@ -373,3 +373,25 @@ def test_a_runs_writable_folder_is_in_memory_only_under_a_memory_limit_and_with_
         assert folder.parent == bwrap.MEMORY_DISK and oct(folder.stat().st_mode)[-3:] == "700", folder
     finally:
         folder.rmdir()
+
+
+def test_the_app_host_passes_a_cookie_sent_by_hand(tmp_path, monkeypatch):
+    """A test that sends a Cookie header itself (``test_client(use_cookies=False)``, as step 04's device
+    cookies do) must reach the student's app with it when grading, as it does in-process: the host's
+    own test client must not drop it for want of a cookie jar."""
+    from tests.remote import RemoteStep
+
+    monkeypatch.delenv("WORKBOOK_SANDBOX_SPEC", raising=False)
+    root = tmp_path / "student"
+    (root / ONE.slug).mkdir(parents=True)
+    (root / ONE.slug / "__init__.py").write_text(
+        "from flask import Flask, request\n\n\ndef create_app(test_config=None):\n    app = Flask(__name__)\n\n"
+        "    @app.get('/echo')\n    def echo():\n        return {'cookie': request.headers.get('Cookie')}\n\n"
+        "    return app\n", encoding="utf-8")
+    step = RemoteStep(ONE, root)
+    try:
+        client = step.create_app({}).test_client(use_cookies=False)
+        seen = client.get("/echo", headers={"Cookie": "login_device=abc"}).get_json()
+        assert seen == {"cookie": "login_device=abc"}, f"the app got {seen} instead of the Cookie header the test sent"
+    finally:
+        step.close()

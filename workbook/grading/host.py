@@ -139,7 +139,9 @@ def serve(root: Path, proto_in, proto_out) -> None:
                 answer = {"app": len(apps), "name": app.name}
             elif op == "request":
                 app = apps[command["app"]]
-                response = app.test_client().open(
+                # No cookie jar here: the request's headers are the test's, Cookie included (an empty
+                # jar would drop a Cookie header sent by hand); a fresh client per request keeps none.
+                response = app.test_client(use_cookies=False).open(
                     command["path"], method=command["method"], headers=command["headers"],
                     data=base64.b64decode(command["body"]), query_string=command["query"] or None,
                     environ_base={"REMOTE_ADDR": command["remote_addr"]},
