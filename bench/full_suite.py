@@ -2,7 +2,11 @@
 
     python bench/full_suite.py [--runs 1] [--hog]
 
-Prints the wall time of each run, pytest's own summary line, and the ten slowest tests.
+Prints the wall time of each run with the CPU-seconds it used (user + system, this process's
+children: pytest, its workers and everything they waited for; processes in a bubblewrap sandbox
+are not counted) and the machine's load average before and after it (other work on the machine
+makes wall times longer; CPU-seconds much less so), pytest's own summary line, and the ten
+slowest tests.
 
 ``--hog`` keeps one core busy with another process for the whole run (a pure-Python busy loop,
 as a browser or a video call would), to show that no test depends on having the machine to
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +25,22 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BUDGET = 90.0
+
+
+def load() -> str:
+    try:
+        return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except (OSError, AttributeError):  # Windows has no load average
+        return "load ?"
+
+
+def cpu_seconds() -> float:
+    try:
+        import resource  # POSIX
+    except ImportError:
+        return float("nan")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def busy_loop() -> None:  # the other process: one core at 100 %
@@ -40,14 +61,16 @@ def main() -> int:
     walls, codes = [], []
     try:
         for run in range(1, args.runs + 1):
-            started = time.perf_counter()
+            before, cpu, started = load(), cpu_seconds(), time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "pytest", "--durations=10", "-q"],
                                   cwd=REPO, capture_output=True, text=True)
             wall = time.perf_counter() - started
+            cpu = cpu_seconds() - cpu
             walls.append(wall)
             codes.append(done.returncode)
             lines = done.stdout.strip().splitlines()
-            print(f"run {run}: {wall:.1f} s wall, exit {done.returncode}: {lines[-1] if lines else '?'}")
+            print(f"run {run}: {wall:.1f} s wall, {cpu:.0f} CPU-s ({before} before, {load()} after), "
+                  f"exit {done.returncode}: {lines[-1] if lines else '?'}")
             if done.returncode != 0:
                 failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
                 print("  " + "\n  ".join(failed[:20] or lines[-30:]))
