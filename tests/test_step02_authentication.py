@@ -10,7 +10,6 @@ import logging
 import re
 import sqlite3
 from contextlib import closing
-import statistics
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -353,10 +352,12 @@ def test_unknown_user_takes_as_long_as_a_wrong_password(make_app):
         return time.perf_counter() - started
 
     wrong, unknown = [], []
-    for _ in range(7):
+    for _ in range(9):
         wrong.append(seconds("alice"))
         unknown.append(seconds("nobody-by-this-name"))
-    ratio = statistics.median(unknown) / statistics.median(wrong)
+    # The fastest of each: a busy machine only ever adds time, so the minimum is what the code
+    # costs (a median still moved by 2x when other processes kept both cores busy).
+    ratio = min(unknown) / min(wrong)
     assert ratio > 0.5, (
         f"an unknown user is answered in {ratio:.0%} of the time of a wrong password: the response "
         "time reveals which usernames exist (check a dummy hash when the user is unknown)"
