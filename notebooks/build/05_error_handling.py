@@ -357,10 +357,11 @@ Four rules matter here:
 - **`"about:blank"`** (§4.2.1) says that "the problem has no additional semantics beyond that of
   the HTTP status code", and then "the title SHOULD be the same as the recommended HTTP status
   phrase for that code (e.g., "Not Found" for 404, and so on)". Step 05 takes the phrase from
-  Werkzeug's `HTTP_STATUS_CODES`. Beware two entries of that table: Werkzeug 3.1 still has the
+  Werkzeug's `HTTP_STATUS_CODES`, except for two entries of that table: Werkzeug 3.1 still has the
   phrases of RFC 7231 for **413** ("Request Entity Too Large") and **422** ("Unprocessable
   Entity"), which RFC 9110 (2022, §15.5.14 and §15.5.21) renamed **"Content Too Large"** and
-  **"Unprocessable Content"**. The workbook's tests accept either; a new API should use RFC 9110's.
+  **"Unprocessable Content"**: `errors.phrase(status)` uses RFC 9110's. (The workbook's tests
+  accept either, so a learner's code that uses the table as it is still passes.)
 - **`status` must match.** "Generators MUST use the same status code in the actual HTTP response"
   (§3.1.2). The member is advisory: it helps when an intermediary changed the status, or when the
   body is kept without its response (a log); generic HTTP software (proxies, caches, client

@@ -19,11 +19,20 @@ from werkzeug.http import HTTP_STATUS_CODES
 from . import logs
 
 
+# RFC 9110 §15 renamed two reason phrases that Werkzeug's table still has in their RFC 7231 form.
+RFC_9110_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def phrase(status):
+    """The status's reason phrase as RFC 9110 words it: "Not Found", "Content Too Large"."""
+    return RFC_9110_PHRASES.get(status) or HTTP_STATUS_CODES.get(status, "Error")
+
+
 def problem(status, detail=None, **extensions):
     """An RFC 9457 problem details response."""
     # BEGIN EXERCISE problem-details
     # "about:blank": the status says it all, so the title is the status's phrase (RFC 9457 §4.2.1).
-    body = {"type": "about:blank", "title": HTTP_STATUS_CODES.get(status, "Error"), "status": status}
+    body = {"type": "about:blank", "title": phrase(status), "status": status}
     if detail:
         body["detail"] = detail
     body.update(extensions)

@@ -19,14 +19,23 @@ from werkzeug.http import HTTP_STATUS_CODES
 from . import logs
 
 
+# RFC 9110 §15 renamed two reason phrases that Werkzeug's table still has in their RFC 7231 form.
+RFC_9110_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def phrase(status):
+    """The status's reason phrase as RFC 9110 words it: "Not Found", "Content Too Large"."""
+    return RFC_9110_PHRASES.get(status) or HTTP_STATUS_CODES.get(status, "Error")
+
+
 def problem(status, detail=None, **extensions):
     """An RFC 9457 problem details response."""
     # TODO exercise 5.1 (problem-details): The problem details helper: RFC 9457 for every HTTP error
     #   Build the RFC 9457 body: "type" ("about:blank"), "title" (the status's phrase:
-    #   HTTP_STATUS_CODES[status]), "status", "detail" when given, then the extension
-    #   members; answer it with that status and the media type application/problem+json. In
-    #   http_error, copy the error's own headers (error.get_headers(), except Content-Type)
-    #   onto the response.
+    #   phrase(status), RFC 9110's wording), "status", "detail" when given, then the
+    #   extension members; answer it with that status and the media type
+    #   application/problem+json. In http_error, copy the error's own headers
+    #   (error.get_headers(), except Content-Type) onto the response.
     #   Check: python -m workbook check 5    Stuck? python -m workbook hint 5 1
     response = jsonify({"msg": detail, **extensions})
     response.status_code = status
@@ -43,10 +52,10 @@ def http_error(error):
     response = problem(error.code, error.description, request_id=logs.request_id())
     # TODO exercise 5.1 (problem-details): The problem details helper: RFC 9457 for every HTTP error
     #   Build the RFC 9457 body: "type" ("about:blank"), "title" (the status's phrase:
-    #   HTTP_STATUS_CODES[status]), "status", "detail" when given, then the extension
-    #   members; answer it with that status and the media type application/problem+json. In
-    #   http_error, copy the error's own headers (error.get_headers(), except Content-Type)
-    #   onto the response.
+    #   phrase(status), RFC 9110's wording), "status", "detail" when given, then the
+    #   extension members; answer it with that status and the media type
+    #   application/problem+json. In http_error, copy the error's own headers
+    #   (error.get_headers(), except Content-Type) onto the response.
     #   Check: python -m workbook check 5    Stuck? python -m workbook hint 5 1
     return response
 
