@@ -81,6 +81,7 @@ def pytest_generate_tests(metafunc):
     only = metafunc.config.getoption("--workbook-step")
     own = metafunc.config.getoption("--workbook-own-lessons")
     root = target_root(metafunc.config)
+    own = own or metafunc.definition.get_closest_marker("own_step_only") is not None
     steps = [s for s in load().steps if s.number >= lesson and (only is None or s.number == only)
              and (not own or s.number == lesson)]
     several = metafunc.config.getoption("--workbook-targets")
