@@ -81,7 +81,6 @@ def pytest_generate_tests(metafunc):
     only = metafunc.config.getoption("--workbook-step")
     own = metafunc.config.getoption("--workbook-own-lessons")
     root = target_root(metafunc.config)
-    own = own or metafunc.definition.get_closest_marker("own_step_only") is not None
     steps = [s for s in load().steps if s.number >= lesson and (only is None or s.number == only)
              and (not own or s.number == lesson)]
     several = metafunc.config.getoption("--workbook-targets")
@@ -141,6 +140,13 @@ def pytest_collection_modifyitems(config, items):
         for mark in item.iter_markers("exercise"):
             if not mark.args or mark.args[0] not in known:
                 raise pytest.UsageError(f"{item.nodeid}: unknown exercise {mark.args!r} (see workbook/course.toml)")
+    # own_step_only: a test of how a library behaves, shown on its lesson's step and not again on
+    # the later ones. Deselected there (a skip would say that something was not verified).
+    later = [item for item in items if item.get_closest_marker("own_step_only") and hasattr(item, "callspec")
+             and getattr(item.callspec.params.get("step"), "number", None) != lesson_of(item.path)]
+    if later:
+        config.hook.pytest_deselected(items=later)
+        items[:] = [item for item in items if item not in later]
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
