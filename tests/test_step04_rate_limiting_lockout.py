@@ -15,9 +15,10 @@ import threading
 
 import pytest
 
-PASSWORD = "violet kettle under a quiet moon"
+from tests.test_step04_rate_limiting import PASSWORD, WRONG
+from tests.test_step04_rate_limiting import login as attempt
+
 BOB_PASSWORD = "seven paper lanterns drift north"
-WRONG = "definitely not the password"
 
 LIMITS = {
     "RATELIMIT_ENABLED": True,
@@ -31,9 +32,8 @@ LIMITS = {
 
 
 def login(client, address, username="alice", password=WRONG, cookie=None):
-    headers = {"Cookie": f"login_device={cookie}"} if cookie else {}
-    return client.post("/login", json={"username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": address}, headers=headers)
+    """step 04's login attempt from ``address``, with the device cookie ``cookie`` if given."""
+    return attempt(client, address, username, password, headers={"Cookie": f"login_device={cookie}"} if cookie else None)
 
 
 def device_cookie(response):
