@@ -7,6 +7,7 @@ Flask-JWT-Extended's default answer, 401 from step 05 on) are checked as "refuse
 from __future__ import annotations
 
 import logging
+import random
 import re
 import sqlite3
 from contextlib import closing
@@ -351,15 +352,27 @@ def test_unknown_user_takes_as_long_as_a_wrong_password(make_app):
         login(client, username, "not the password at all")
         return time.perf_counter() - started
 
-    wrong, unknown = [], []
-    for _ in range(9):
-        wrong.append(seconds("alice"))
-        unknown.append(seconds("nobody-by-this-name"))
-    # The fastest of each: a busy machine only ever adds time, so the minimum is what the code
-    # costs (a median still moved by 2x when other processes kept both cores busy).
-    ratio = min(unknown) / min(wrong)
-    assert ratio > 0.5, (
-        f"an unknown user is answered in {ratio:.0%} of the time of a wrong password: the response "
+    def ratio():
+        # Fifteen of each, in a shuffled order: in a fixed order (wrong, unknown, wrong, ...) the
+        # time slices of another busy process can fall on the same side every time. The fastest
+        # of each: a busy machine only ever adds time, so the minimum is what the code costs.
+        names = ["alice", "nobody-by-this-name"] * 15
+        random.shuffle(names)
+        times = {"alice": [], "nobody-by-this-name": []}
+        for name in names:
+            times[name].append(seconds(name))
+        return min(times["nobody-by-this-name"]) / min(times["alice"])
+
+    # Load can still slow every wrong-password sample of one round (a memory-hungry neighbour
+    # slows an 8 MiB hash 2x, seen at 0.57): the code passes when one round of three shows the
+    # two equal. Code without a dummy check answers an unknown user in under 10 % every round.
+    best = 0.0
+    for _ in range(3):
+        best = max(best, ratio())
+        if best > 0.5:
+            break
+    assert best > 0.5, (
+        f"an unknown user is answered in {best:.0%} of the time of a wrong password: the response "
         "time reveals which usernames exist (check a dummy hash when the user is unknown)"
     )
 
