@@ -88,6 +88,29 @@ def test_status_follows_the_learner(learner):
 # --- check ---------------------------------------------------------------------------------------
 
 
+def test_a_python_without_the_packages_is_told_to_activate_the_venv(tmp_path):
+    """The commonest first-day mistake (the course's venv not active) gets one sentence, not a traceback."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=60)
+    python = bare / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    done = subprocess.run([str(python), "-m", "workbook", "check", "1"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "virtual environment" in done.stderr and "pip install -r requirements.txt" in done.stderr, done.stderr
+
+
+def test_a_pytest_that_cannot_load_its_plugins_is_explained():
+    """When the workbook imports but pytest cannot (a plugin missing from this Python), check says so."""
+    from workbook.runner import _why_pytest_stopped
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "course_plugin_not_installed", "--co"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    message = _why_pytest_stopped(done.stdout + done.stderr)
+    assert "course_plugin_not_installed is missing" in message, message
+    assert "pip install -r requirements.txt" in message and "Traceback" not in message
+
+
 def test_check_of_the_solution_passes():
     result = invoke("check", STEP.number, "--solution")
     assert result.exit_code == 0, result.output

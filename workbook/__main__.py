@@ -7,6 +7,11 @@ from pathlib import Path
 # root, or `python path/to/workbook` from elsewhere).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbook.cli import main  # noqa: E402
+try:
+    from workbook.cli import main  # noqa: E402
+except ModuleNotFoundError as missing:  # the usual cause: the course's virtual environment is not active
+    sys.exit(f"This Python ({sys.executable}) does not have the course's packages ({missing.name} is "
+             "missing).\nActivate the course's virtual environment (see the README), or install them into "
+             "this one:\n    python -m pip install -r requirements.txt")
 
 main(prog_name="python -m workbook")

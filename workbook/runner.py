@@ -10,6 +10,7 @@ JSON from ``workbook.pytest_report``.
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -20,6 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .course import REPO, Course, Step, lesson_of, load
+
+
+def _why_pytest_stopped(output: str) -> str:
+    """What to tell the learner when pytest stopped before any test ran. Almost always a Python
+    without the course's packages (the venv not activated): then say that, not a traceback."""
+    missing = re.findall(r"No module named '([\w.]+)'", output)
+    if missing:
+        return (f"this Python ({sys.executable}) does not have the course's packages ({missing[-1]} is "
+                "missing). Activate the course's virtual environment (see the README), or install them "
+                "into this one: python -m pip install -r requirements.txt. `python -m workbook doctor` "
+                "checks the whole setup.")
+    return "pytest stopped before running any test:\n" + output[-2000:]
 
 
 @dataclass
@@ -169,7 +182,7 @@ class PytestRun:
         seconds = time.monotonic() - self.started
         try:
             if not self.report.exists():
-                return None, "pytest stopped before running any test:\n" + output[-2000:], seconds, output
+                return None, _why_pytest_stopped(output), seconds, output
             return json.loads(self.report.read_text("utf-8")), "", seconds, output
         finally:
             self._scratch.cleanup()
