@@ -2,7 +2,7 @@
 side by side in one run, behind the same gunicorn (budget: ≤ 1.5×, DESIGN §9).
 
     python bench/api_throughput.py [--steps 5 6 7] [--rounds 3] [--seconds 5] [--workers 2]
-                                   [--connections 8] [--health]
+                                   [--connections 8] [--health] [--floor]
 
 POSIX only (gunicorn). Needs `wrk`, a real HTTP load generator: Debian/Ubuntu `sudo apt-get install
 wrk` (it installs /usr/bin/wrk), macOS `brew install wrk`.
@@ -13,7 +13,9 @@ The servers, all started before anything is measured, each `gunicorn -w WORKERS`
              gunicorn, same worker count, a JSON body;
   stepNN     the step's reference solution, GET /protected with a valid Bearer token: every layer
              (signature, iss/aud, the user re-read from the database, revocation at step 07, the
-             limiter, the request id, the security headers); with --health also GET /health.
+             limiter, the request id, the security headers); with --health also GET /health;
+  floor      with --floor, the bare app plus Flask-JWT-Extended's @jwt_required() alone, then also
+             Flask-Limiter with one memory:// limit: what the libraries cost before any code of ours.
 Each round runs wrk (one thread, CONNECTIONS connections, a 1 s warm-up, then SECONDS) against bare
 and then against each step, so that the ratios of one round are measured minutes apart at most, on
 the same machine load. The table gives the median over the rounds of requests per second, the cost
@@ -60,7 +62,43 @@ app = Flask(__name__)
 def bare():
     return {"status": "ok"}
 '''
+# --floor: what the two extensions the course teaches cost on their own, with nothing of ours.
+# The same five lines, plus Flask-JWT-Extended's @jwt_required() (and, in the second, Flask-Limiter
+# with one limit in memory://): no database, no hooks, no headers. If these rows are already over
+# the budget, no app built on these libraries can meet it.
+FLOOR_APP = '''import os
+
+from flask import Flask
+from flask_jwt_extended import JWTManager, jwt_required
+
+app = Flask(__name__)
+app.config["JWT_SECRET_KEY"] = os.environ["BENCH_JWT_KEY"]
+JWTManager(app)
+if os.environ.get("BENCH_LIMITER"):
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    Limiter(get_remote_address, app=app, default_limits=["1000000 per second"], storage_uri="memory://")
+
+
+@app.get("/protected")
+@jwt_required()
+def protected():
+    return {"status": "ok"}
+'''
 PASSWORD = "violet kettle under a quiet moon"
+
+
+def floor_token(key: str) -> str:
+    """An access token the floor apps accept (same key, the extension's defaults)."""
+    from flask import Flask
+    from flask_jwt_extended import JWTManager, create_access_token
+
+    app = Flask("floor")
+    app.config["JWT_SECRET_KEY"] = key
+    JWTManager(app)
+    with app.app_context():
+        return create_access_token(identity="1")
 
 
 class Server:
@@ -139,6 +177,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--health", action="store_true", help="also measure each step's GET /health")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the extensions alone: @jwt_required(), then with Flask-Limiter")
     parser.add_argument("--target", default="solutions", help="folder holding the step packages")
     args = parser.parse_args()
     if os.name == "nt":
@@ -161,6 +201,14 @@ def main() -> int:
     results: dict[str, list[dict]] = {}
     try:
         servers["bare"] = Server("bare_app:app", scratch, base_env, args.workers)
+        if args.floor:
+            (scratch / "floor_app.py").write_text(FLOOR_APP, encoding="utf-8")
+            key = secrets.token_hex(32)
+            token = floor_token(key)
+            for row, extra in (("floor: JWT", {}), ("floor: JWT+limiter", {"BENCH_LIMITER": "1"})):
+                servers[row] = Server("floor_app:app", scratch, {**base_env, "BENCH_JWT_KEY": key, **extra},
+                                      args.workers)
+                endpoints.append((row, row, "/protected", token))
         for step in steps:
             env = {**base_env, "FLASK_JWT_SECRET_KEY": secrets.token_hex(32),
                    "FLASK_DATABASE": str(scratch / f"{step.slug}.sqlite"),
