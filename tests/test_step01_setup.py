@@ -54,20 +54,12 @@ def test_health_headers_reveal_nothing_either(client):
         )
 
 
-@pytest.mark.exercise("health")
-def test_health_over_real_http(live_server):
-    """A real client on the network gets the health check from `flask run`."""
-    r = live_server.get("/health")
-    assert r.status == 200, f"GET /health over HTTP should answer 200, it answered {r.status}"
-    assert r.json() == {"status": "ok"}, f"GET /health over HTTP answered {r.text[:200]!r}"
-
-
 @pytest.mark.exercise("config-order")
-def test_unknown_path_is_a_plain_404(live_server):
-    """An unknown path answers 404, without a traceback or a crash."""
-    r = live_server.get("/nothing-here")
-    assert r.status == 404, f"an unknown path should answer 404, it answered {r.status}"
-    assert "Traceback" not in r.text, "the 404 page shows a Python traceback"
+def test_an_unknown_path_answers_404(client):
+    """An unknown path answers 404, without a traceback or a crash (over HTTP too: test_step01_setup_live.py)."""
+    r = client.get("/nothing-here")
+    assert r.status_code == 404, f"an unknown path should answer 404, it answered {r.status_code}"
+    assert "Traceback" not in r.get_data(as_text=True), "the 404 page shows a Python traceback"
 
 
 # ---------------------------------------------------------------------------------------------
