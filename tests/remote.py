@@ -31,6 +31,9 @@ from workbook.course import Step
 from workbook.loader import LearnerCodeError
 
 ANSWER_TIMEOUT = float(os.environ.get("WORKBOOK_ANSWER_TIMEOUT", "20"))  # seconds for one answer
+# Seconds for the host to start and say "ready", before any student code runs: the machine's time,
+# not the student's, so generous (a grader with --jobs 5 on 2 busy cores took over 5 s).
+STARTUP_TIMEOUT = 60.0
 MAX_ANSWER = 8 * 1024**2  # bytes: a longer answer is refused unread (workbook/grading/host.py)
 MAX_TEXT = 4000  # characters kept of a log message or an error message
 MAX_LOGS = 200  # log records kept of one answer
@@ -143,7 +146,12 @@ class _SandboxedPopen(_Popen):
             args, env, preexec_fn, relay = sandboxed([str(a) for a in args],
                                                      env if env is not None else dict(os.environ), str(cwd))
             self._student = True
-        super().__init__(args, *rest, cwd=cwd, env=env, preexec_fn=preexec_fn, **kwargs)
+        try:
+            super().__init__(args, *rest, cwd=cwd, env=env, preexec_fn=preexec_fn, **kwargs)
+        except (OSError, subprocess.SubprocessError) as exc:
+            if self._student:  # the machine's problem, not the student's: the run is flagged, never cached
+                _record("grading", f"a command of the student's could not be started: {exc}")
+            raise
         if relay:
             from workbook.grading.relay import Outside
 
@@ -224,10 +232,34 @@ class Host:
         argv = [sys.executable, "-I", str(host_dir / "workbook_host.py"), str(self.root)]
         env = {"PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
         argv, env, preexec, _ = sandboxed(argv, env, str(self.root))
-        self.process = _Popen(
-            argv, cwd=self.root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            preexec_fn=preexec,
-        )
+        try:
+            self.process = _Popen(
+                argv, cwd=self.root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, preexec_fn=preexec,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:  # e.g. the student's cgroup is gone
+            _record("grading", f"the app host could not be started: {exc}")
+            raise LearnerCodeError(f"the grader could not start the process that runs your app ({exc}): this is "
+                                   "the grading machine's problem, not your code's; ask for a regrade") from None
+        ready: dict = {}
+
+        def hello():
+            try:
+                head = self.process.stdout.read(4)
+                if len(head) == 4 and struct.unpack(">I", head)[0] <= 64:
+                    ready.update(json.loads(self.process.stdout.read(struct.unpack(">I", head)[0])))
+            except (OSError, ValueError):
+                pass
+
+        waiter = threading.Thread(target=hello, daemon=True)
+        waiter.start()
+        waiter.join(STARTUP_TIMEOUT)
+        if ready.get("ready") is not True:
+            code = self.process.poll()
+            self.stop()
+            _record("grading", f"the app host did not start within {STARTUP_TIMEOUT:.0f} s (exit code {code})")
+            raise LearnerCodeError(f"the grader could not start the process that runs your app (exit code {code}): "
+                                   "this is the grading machine's problem, not your code's; ask for a regrade")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -395,3 +395,27 @@ def test_the_app_host_passes_a_cookie_sent_by_hand(tmp_path, monkeypatch):
         assert seen == {"cookie": "login_device=abc"}, f"the app got {seen} instead of the Cookie header the test sent"
     finally:
         step.close()
+
+
+def test_a_sweep_leaves_the_cgroups_of_a_grader_still_running():
+    """Two graders on one machine (two shards, two courses): the sweep of stale cgroups at one's start
+    must not remove the other's empty cgroup of a student whose run is about to start. It did: that
+    student's processes could not join it, every test failed, and a perfect submission scored 0."""
+    mine = bwrap.Cgroup()
+    if not mine.dirs:
+        assert bwrap.cgroup_root() is None, "cgroups are available here, but no student cgroup was made"
+        return  # no per-student cgroups on this machine: nothing to sweep
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    stale = [d.parent / f"s-{exited.pid}-0123456789ab" for d in mine.dirs]
+    try:
+        for d in stale:
+            d.mkdir()
+        bwrap.sweep()
+        assert all(d.is_dir() for d in mine.dirs), "the sweep removed an empty cgroup of a grader still running"
+        assert not any(d.exists() for d in stale), "the sweep left the empty cgroup of a grader that has exited"
+    finally:
+        mine.close()
+        for d in stale:
+            if d.exists():
+                d.rmdir()

@@ -295,7 +295,9 @@ class Cgroup:
         self.bounds_memory = False  # a memory limit holds all of the student's processes (and their tmpfs files)
         if not root:
             return
-        name = f"s-{uuid.uuid4().hex[:12]}"
+        # The grader's PID in the name: sweep() (of this grader or of another one running beside it,
+        # e.g. a second shard) leaves alone the cgroups of a grader that is still running.
+        name = f"s-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             if root[0] == "v2":
                 d = Path(root[1]) / name
@@ -380,9 +382,25 @@ class Cgroup:
                     time.sleep(0.05)
 
 
+def _owner_is_running(name: str) -> bool:
+    """Whether the grader that made the cgroup ``s-<pid>-<id>`` is still running."""
+    parts = name.split("-")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False  # not named by a grader of this version: nobody to wait for
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, and is someone else's
+        return True
+    return True
+
+
 def sweep() -> None:
     """Remove the per-student cgroups of earlier runs that are empty now (one that could not be
-    removed at once, e.g. a process still exiting, is removed by the next run)."""
+    removed at once, e.g. a process still exiting, is removed by the next run). Never those of a
+    grader still running: an empty one is a student's run about to start, and removing it made
+    that student's processes fail to start (graded as 0 points, seen with two graders at once)."""
     root = cgroup_root()
     if not root:
         return
@@ -390,6 +408,8 @@ def sweep() -> None:
         if not base:
             continue
         for d in Path(base).glob("s-*"):
+            if _owner_is_running(d.name):
+                continue
             try:
                 if not (d / "cgroup.procs").read_text().strip():
                     d.rmdir()

@@ -9,7 +9,10 @@ so nothing a submission does — patching pytest, writing report files, printing
 can change its grade. It can only answer requests well or badly, which is what is graded.
 
 Protocol: length-prefixed JSON messages (4-byte big-endian length, then UTF-8 JSON) on the
-process's original stdin and stdout (the student's code gets /dev/null for both, so its prints
+process's original stdin and stdout. The host speaks first, once: ``{"ready": true}`` when it has
+imported the libraries the steps are built on and before any student code is loaded, so that the
+grader times its start (a busy machine) apart from its answers (the student's code). Then one
+answer per command, (the student's code gets /dev/null for both, so its prints
 cannot corrupt the channel). The grader's side (tests/remote.py) trusts nothing of an answer: it
 refuses one longer than MAX_ANSWER bytes without reading it, checks its shape, and caps what it
 keeps (logs, messages). The caps below only keep an honest host under those limits.
@@ -33,6 +36,11 @@ from pathlib import Path
 MAX_ANSWER = 8 * 1024**2  # bytes of one answer (the grader refuses more, unread)
 MAX_LOGS = 200  # log records sent back with one answer
 MAX_TEXT = 4000  # characters of one log message, error message or CLI output
+# Imported before "ready": every step imports some of them, and a student's first create_app would
+# otherwise pay for them inside its answer time (~0.5 s of CPU, several seconds on a busy machine).
+# Only a head start: a library missing here is simply imported later, by the step that needs it.
+LIBRARIES = ("flask", "flask_jwt_extended", "flask_limiter", "limits", "marshmallow", "argon2", "jwt",
+             "apispec", "sqlite3")
 
 
 def _read(stream):
@@ -198,6 +206,14 @@ def main() -> None:
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     # `python -I` leaves the script's folder off sys.path: put the staged copy of workbook/ there.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import importlib
+
+    for name in LIBRARIES:  # before the student's folder is on sys.path: the installed ones
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a head start only
+            pass
+    _write(proto_out, {"ready": True})
     serve(root, proto_in, proto_out)
 
 
