@@ -143,6 +143,13 @@ class _SandboxedPopen(_Popen):
         student = spec and isinstance(args, (list, tuple)) and (
             (cwd is not None and _inside(Path(cwd), Path(spec["root"]))) or any(spec["root"] in str(a) for a in args))
         if student:
+            hung = _hung_step(args)
+            if hung:
+                # Its create_app never returned in the app host: `flask ...` and gunicorn build the
+                # same app, so they would spin until their own time-out, burning a core the whole
+                # class is waiting for (~10 CPU-s a command). The verdict is the same, sooner.
+                raise LearnerCodeError(f"your {hung} app did not answer within {ANSWER_TIMEOUT:.0f} s earlier in "
+                                       "this check (an endless loop?), so its commands are not started either")
             args, env, preexec_fn, relay = sandboxed([str(a) for a in args],
                                                      env if env is not None else dict(os.environ), str(cwd))
             self._student = True
@@ -162,6 +169,17 @@ class _SandboxedPopen(_Popen):
         if self._student and limit_signal(code):
             _record("limit", f"a command of the student's was stopped by {limit_signal(code)}")
         return code
+
+
+def _hung_step(args) -> str | None:
+    """The step a command runs (`flask --app SLUG`, gunicorn's `SLUG:create_app()`) if its app hung
+    in the app host earlier in this run, else None."""
+    hung = set().union(*(host.hung for host in _HOSTS.values())) if _HOSTS else set()
+    for arg in map(str, args):
+        slug = arg.split(":", 1)[0]
+        if slug in hung:
+            return slug
+    return None
 
 
 def _inside(path: Path, root: Path) -> bool:

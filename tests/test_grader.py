@@ -390,6 +390,16 @@ def test_no_network_beyond_the_sandboxs_loopback(graded):
         assert s.connect_ex(("127.0.0.1", graded["listener"].port + 1)) != 0, "a student's listener is still up"
 
 
+def test_an_app_that_hung_is_not_started_again_by_its_commands(graded):
+    """Once a student's create_app has hung in the app host, `flask ...` commands of that step fail at
+    once instead of spinning until their own time-out (~10 s of a core the whole class waits for)."""
+    looper = graded["grades"]["looper"]
+    commands = [t for t in looper.tests if "test_flask_cli_refuses_without_a_key" in t.nodeid]
+    assert commands, "the looper's `flask routes` check did not run"
+    assert all(not t.passed and "commands are not started either" in t.reason for t in commands), (
+        [t.reason for t in commands])
+
+
 def test_limits_are_flagged_and_flagged_runs_are_not_cached(graded):
     grades, out = graded["grades"], graded["out"]
     # The filler trips the cap on what a run may leave behind, or (on a slow disk) the answer's time limit.
