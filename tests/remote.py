@@ -243,6 +243,7 @@ class Host:
         self.lock = threading.Lock()
         self.hung: set[str] = set()  # steps whose app hung once: later calls fail at once
         self.deaths: dict[str, int] = {}  # steps whose process died: after two, later calls fail at once
+        self.unstartable = ""  # why the host could not be started (the machine's problem): later calls fail at once
 
     def start(self) -> None:
         spec = _spec()
@@ -257,16 +258,18 @@ class Host:
             )
         except (OSError, subprocess.SubprocessError) as exc:  # e.g. the student's cgroup is gone
             _record("grading", f"the app host could not be started: {exc}")
-            raise LearnerCodeError(f"the grader could not start the process that runs your app ({exc}): this is "
-                                   "the grading machine's problem, not your code's; ask for a regrade") from None
+            self.unstartable = (f"the grader could not start the process that runs your app ({exc}): this is "
+                                "the grading machine's problem, not your code's; ask for a regrade")
+            raise LearnerCodeError(self.unstartable) from None
         ready: dict = {}
 
-        def hello():
+        def hello():  # the host's first message, {"ready": true}: a few bytes, before any student code
             try:
                 head = self.process.stdout.read(4)
-                if len(head) == 4 and struct.unpack(">I", head)[0] <= 64:
-                    ready.update(json.loads(self.process.stdout.read(struct.unpack(">I", head)[0])))
-            except (OSError, ValueError):
+                (size,) = struct.unpack(">I", head) if len(head) == 4 else (0,)
+                if 0 < size <= 64:
+                    ready.update(json.loads(self.process.stdout.read(size)))
+            except (OSError, ValueError, TypeError):
                 pass
 
         waiter = threading.Thread(target=hello, daemon=True)
@@ -276,8 +279,9 @@ class Host:
             code = self.process.poll()
             self.stop()
             _record("grading", f"the app host did not start within {STARTUP_TIMEOUT:.0f} s (exit code {code})")
-            raise LearnerCodeError(f"the grader could not start the process that runs your app (exit code {code}): "
-                                   "this is the grading machine's problem, not your code's; ask for a regrade")
+            self.unstartable = (f"the grader could not start the process that runs your app (exit code {code}): "
+                                "this is the grading machine's problem, not your code's; ask for a regrade")
+            raise LearnerCodeError(self.unstartable)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -296,6 +300,8 @@ class Host:
 
     def call(self, **command) -> dict:
         with self.lock:
+            if self.unstartable:
+                raise LearnerCodeError(self.unstartable)
             if self.deaths.get(command.get("slug"), 0) >= 2:
                 raise LearnerCodeError("your app's process stopped twice earlier in this check "
                                        "(os._exit? a crash?), so it is not started again")

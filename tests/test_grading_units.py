@@ -419,3 +419,30 @@ def test_a_sweep_leaves_the_cgroups_of_a_grader_still_running():
         for d in stale:
             if d.exists():
                 d.rmdir()
+
+
+def test_an_app_host_that_never_says_ready_is_the_machines_problem(tmp_path, monkeypatch):
+    """The host's start is timed apart from its answers: one that never says "ready" (a machine too busy
+    to start it) fails with a message that does not blame the student, and later calls fail at once
+    instead of waiting again."""
+    import time
+
+    from tests import remote
+    from workbook.loader import LearnerCodeError
+
+    stuck = tmp_path / "host"
+    stuck.mkdir()
+    (stuck / "workbook_host.py").write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
+    monkeypatch.setattr(remote, "_stage_for_trusted", lambda: stuck)
+    monkeypatch.setattr(remote, "STARTUP_TIMEOUT", 1.0)
+    host = remote.Host(tmp_path)
+    try:
+        with pytest.raises(LearnerCodeError, match="grading machine's problem, not your code's"):
+            host.call(op="create_app", slug="step01_setup", config={}, env={})
+        started = time.monotonic()
+        with pytest.raises(LearnerCodeError, match="grading machine's problem"):
+            host.call(op="create_app", slug="step02_authentication", config={}, env={})
+        assert time.monotonic() - started < 0.5, "a host that could not start was waited for again"
+        assert host.process is None, "the stuck host process was left running"
+    finally:
+        host.stop()

@@ -12,8 +12,8 @@ Protocol: length-prefixed JSON messages (4-byte big-endian length, then UTF-8 JS
 process's original stdin and stdout. The host speaks first, once: ``{"ready": true}`` when it has
 imported the libraries the steps are built on and before any student code is loaded, so that the
 grader times its start (a busy machine) apart from its answers (the student's code). Then one
-answer per command, (the student's code gets /dev/null for both, so its prints
-cannot corrupt the channel). The grader's side (tests/remote.py) trusts nothing of an answer: it
+answer per command. The student's code gets /dev/null for stdin and stdout, so its prints
+cannot corrupt the channel. The grader's side (tests/remote.py) trusts nothing of an answer: it
 refuses one longer than MAX_ANSWER bytes without reading it, checks its shape, and caps what it
 keeps (logs, messages). The caps below only keep an honest host under those limits.
 
