@@ -10,8 +10,8 @@ JSON from ``workbook.pytest_report``.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
