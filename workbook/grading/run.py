@@ -64,7 +64,6 @@ class Run:
     timeout: float
     answer_timeout: float
     hide: list[Path]  # the submissions, the output, the hidden tests: never in a sandbox's view
-    pycache: Path | None = None  # the grading pytest processes' bytecode (see bytecode_env)
 
 
 def suite_key(files: list[Path], extra_sources: list[Path], options: str) -> str:
@@ -83,26 +82,6 @@ def suite_key(files: list[Path], extra_sources: list[Path], options: str) -> str
 def own_files_fingerprint() -> str:
     """The grader's own code and tests: they must not change while a student's run goes on."""
     return intake.content_hash(REPO / "workbook") + intake.content_hash(TESTS)
-
-
-def bytecode_env(run: Run) -> dict[str, str]:
-    """Bytecode for the grading pytest processes, compiled once per session and shared by its runs.
-
-    Each grading pytest imports the same tests, grader and libraries, and rewrites the tests'
-    asserts (pytest), about 1 s of CPU per run when nothing may be written. These processes run
-    outside every sandbox and never import a student's code, and the folder is in the grader's own
-    temporary folder, which no sandbox sees: so what is compiled there is the grader's alone, made
-    afresh each session. Not with --trusted: there student code runs unsandboxed beside it."""
-    if run.pycache is None:
-        return {}
-    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(run.pycache)}
-
-
-def warm_bytecode(run: Run, target: Path) -> None:
-    """Collect the tests once (no test runs, no student code) so the runs find their bytecode compiled."""
-    if run.pycache is not None:
-        run_pytest(run.files + run.extra, target, ["--collect-only", "--workbook-own-lessons", "--workbook-sandbox"],
-                   timeout=120, env=bytecode_env(run))
 
 
 def _read_events(path: Path) -> list[str]:
@@ -237,7 +216,7 @@ def run_once(run: Run, copy: Path, files: list[Path], work: Path) -> Outcome:
                               "--tb=no"],
                 timeout=run.timeout,
                 env={"WORKBOOK_SANDBOX": "1", "WORKBOOK_ANSWER_TIMEOUT": str(run.answer_timeout),
-                     "WORKBOOK_SANDBOX_SPEC": str(spec_path), "TMPDIR": str(writable), **bytecode_env(run)})
+                     "WORKBOOK_SANDBOX_SPEC": str(spec_path), "TMPDIR": str(writable)})
         finally:
             if cgroup is not None:
                 outcome.flags += [f"limit: {what} (the student's processes ran into it)" for what in cgroup.tripped()]
@@ -414,9 +393,7 @@ def grade_class(submissions: Path, out: Path, *, extra_tests: Path | None = None
                       out=out, key=suite_key(files, extra_sources, f"http={http};steps={[s.number for s in steps]};"
                                              f"trusted={trusted}"),
                       trusted=trusted, timeout=timeout, answer_timeout=answer_timeout,
-                      hide=[submissions, out, *([Path(extra_tests)] if extra_tests else [])],
-                      pycache=None if trusted else scratch / "_pycache")
-            warm_bytecode(run, scratch / "_starter_copy")
+                      hide=[submissions, out, *([Path(extra_tests)] if extra_tests else [])])
             # Twice as many students as cores, and one more: much of a run is waiting (a server
             # booting, a hanging submission's time-outs), not computing.
             with ThreadPoolExecutor(max_workers=jobs or 2 * (os.cpu_count() or 2) + 1) as pool:
