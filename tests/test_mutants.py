@@ -145,3 +145,14 @@ def test_the_grader_withholds_exactly_the_mutated_exercises(tmp_path):
                 assert earned.get(ex.id) is True, (
                     f"grading withheld {ex.id}'s points, but only another exercise of step {number} was wrong: "
                     "its failure is reported under the wrong exercise")
+
+
+def test_a_mutant_run_that_could_not_run_claims_no_verdict():
+    """A run that failed (the venv not active, a collection error) is no evidence: the kill table and
+    the summary say the mutants were not run, never that they SURVIVED or that a rewrite FAILS."""
+    step = COURSE.steps[0]
+    outcomes = [mutants.Outcome(m) for m in CATALOGUE if m.step == step.number]
+    run = mutants.StepRun(step, outcomes, 0.1, problem="this Python does not have the course's packages")
+    table = "\n".join(mutants.kill_table([run], COURSE))
+    assert "SURVIVED" not in table and "FAILS" not in table and "no verdict" in table, table
+    assert any(line.startswith("NOT RUN") for line in mutants.summary([run], COURSE))

@@ -322,7 +322,10 @@ def kill_table(runs: list[StepRun], course: Course | None = None) -> list[str]:
     for run in runs:
         lines.append(f"Step {run.step.label} {run.step.title}  ({run.seconds:.1f} s)")
         if run.problem:
-            lines.append(f"  the run failed: {run.problem}")
+            # Nothing ran: no mutant "survived" and no rewrite "fails"; say that once, not 20 times.
+            lines.append(f"  the run failed, so no verdict for its {len(run.outcomes)} mutants and rewrites: "
+                         f"{run.problem}")
+            continue
         for o in run.outcomes:
             ex = course.exercises[o.mutant.exercise]
             head = f"  {ex.label:<4} {ex.id:<18} {o.mutant.name:<38}"
@@ -366,7 +369,8 @@ def summary(runs: list[StepRun], course: Course | None = None) -> list[str]:
         + (f"; {na} not applicable on this Python" if na else "")
         + f"; {sum(1 for o in equivalents if o.ok)} of {len(equivalents)} correct rewrites pass"
         + f"; {sum(r.seconds for r in runs):.1f} s",
-    ]
+    ] + ([f"NOT RUN: the mutant runs of step {', '.join(r.step.label for r in runs if r.problem)} failed "
+          "(see above): these figures count them as not killed"] if any(r.problem for r in runs) else [])
 
 
 # --- the pytest plugin of a mutant run ---------------------------------------------------------
