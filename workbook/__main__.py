@@ -10,6 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 try:
     from workbook.cli import main  # noqa: E402
 except ModuleNotFoundError as missing:  # the usual cause: the course's virtual environment is not active
+    if (missing.name or "").split(".")[0] == "workbook":
+        raise  # a bug of ours, not the learner's setup
     sys.exit(f"This Python ({sys.executable}) does not have the course's packages ({missing.name} is "
              "missing).\nActivate the course's virtual environment (see the README), or install them into "
              "this one:\n    python -m pip install -r requirements.txt")
