@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
 from pathlib import Path
 
-from .common import new_figure, picture
+from .common import call, masked_with, new_figure, picture, shown_with
 
 PASSWORDS = {"alice": "violet kettle under a quiet moon", "bob": "correct horse battery staple",
              "mallory": "a quiet evening of lockpicking"}
@@ -47,26 +46,18 @@ def log_since(security_log: list[str], mark: int) -> list[str]:
     return [re.sub(r"request_id=\w+", "request_id=<id>", line) for line in security_log[mark:]]
 
 
+# The values that change on every run, and what they are shown as.
+PLACEHOLDERS = {"request_id": "<request id>", "created_at": "<time>", "updated_at": "<time>"}
+
+
 def masked(value):
     """A JSON answer with the values that change on every run replaced by placeholders."""
-    if isinstance(value, dict):
-        return {key: "<request id>" if key == "request_id" else
-                     "<time>" if key in ("created_at", "updated_at") else masked(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [masked(item) for item in value]
-    return value
-
-
-def call(app, method, path, token=None, body=None):
-    """One request to `app`, in this process: a bearer token and a JSON body if given."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return app.test_client().open(path, method=method, json=body, headers=headers)
+    return masked_with(PLACEHOLDERS, value)
 
 
 def show(response) -> str:
-    """The status and the JSON answer, masked."""
-    return f"{response.status_code} {json.dumps(masked(response.get_json()))}"
+    """The status and the JSON answer, masked ("" for an empty body)."""
+    return shown_with(PLACEHOLDERS, response)
 
 
 def login(app, user: str, passwords=PASSWORDS) -> str:

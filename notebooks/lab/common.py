@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import logging
 import os
 import subprocess
@@ -75,6 +76,29 @@ class Markdown:
 
     def __repr__(self) -> str:
         return self.text
+
+
+def call(app, method, path, token=None, body=None):
+    """One request to `app`, in this process: a bearer token and a JSON body if given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return app.test_client().open(path, method=method, json=body, headers=headers)
+
+
+def masked_with(placeholders: dict[str, str], value):
+    """A JSON answer with the values of the keys in `placeholders` (any depth) replaced by theirs:
+    each notebook names the values that change on every run (request ids, times, tokens)."""
+    if isinstance(value, dict):
+        return {key: placeholders[key] if key in placeholders else masked_with(placeholders, item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked_with(placeholders, item) for item in value]
+    return value
+
+
+def shown_with(placeholders: dict[str, str], response) -> str:
+    """The status and the JSON answer, masked ("" for an empty body)."""
+    body = response.get_json(silent=True)
+    return f"{response.status_code} {json.dumps(masked_with(placeholders, body)) if body is not None else ''}".rstrip()
 
 
 def workbook(*args: str, show: bool = True) -> int:

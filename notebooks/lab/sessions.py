@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .common import picture
+from .common import call, masked_with, picture, shown_with
 
 WORKDIR = Path(tempfile.mkdtemp(prefix="workbook-nb07-"))  # the SQLite files; removed by cleanup()
 
@@ -58,27 +58,18 @@ def settings(name: str, key: str | None = None, **overrides) -> dict:
             "RATELIMIT_ENABLED": False, **overrides}
 
 
+# The values that change on every run, and what they are shown as.
+PLACEHOLDERS = {"request_id": "<request id>", "access_token": "<token>", "refresh_token": "<token>"}
+
+
 def masked(value):
     """A JSON answer with the values that change on every run replaced by placeholders."""
-    if isinstance(value, dict):
-        return {key: "<request id>" if key == "request_id" else
-                     "<token>" if key in ("access_token", "refresh_token") else masked(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [masked(item) for item in value]
-    return value
-
-
-def call(app, method, path, token=None, body=None):
-    """One request to `app`, in this process: a bearer token and a JSON body if given."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return app.test_client().open(path, method=method, json=body, headers=headers)
+    return masked_with(PLACEHOLDERS, value)
 
 
 def show(response) -> str:
     """The status and the JSON answer, masked ("" for an empty body)."""
-    body = response.get_json(silent=True)
-    return f"{response.status_code} {json.dumps(masked(body)) if body is not None else ''}".rstrip()
+    return shown_with(PLACEHOLDERS, response)
 
 
 def register(app, user):
