@@ -67,8 +67,10 @@ class Builder:
         collapsed (one click shows it) and its explanation, folded in a <details> element."""
         self.md(f"{cell_id}-question", "### Your turn\n\n" + question.strip("\n"))
         self.code(f"{cell_id}-try", attempt)
-        self.md(f"{cell_id}-answer-intro", "**Worked answer**: the cell below is collapsed, code and output "
-                                           "(click the bar or the `…` to open it). It runs either way.")
+        self.md(f"{cell_id}-answer-intro", "**Worked answer**, in the cell below. JupyterLab and Jupyter "
+                                           "Notebook 7 show it collapsed, code and output: click the bar or the "
+                                           "`…` to open it; it runs either way. Other viewers (VS Code, GitHub, "
+                                           "an HTML export) may show it open: try yours first.")
         self.answer(f"{cell_id}-answer", answer)
         self.md(f"{cell_id}-answer-why", "<details><summary><b>Why</b> (click)</summary>\n\n"
                 + explanation.strip("\n") + "\n</details>")
