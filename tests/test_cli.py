@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -251,6 +253,72 @@ def test_run_serves_the_api_docs_in_development(tmp_path):
     body, out = serve_with_workbook_run(step, "/openapi.json", tmp_path)
     assert json.loads(body)["openapi"].startswith("3.1")
     assert "http://127.0.0.1:<port>/docs" in out, f"`workbook run` does not say where the docs are:\n{out}"
+
+
+def test_the_printed_requests_paste_into_each_shell():
+    """Each JSON body `run` prints survives its shell's quoting: bash/zsh (curl) and PowerShell."""
+    for step in COURSE.steps:
+        for windows in (False, True):
+            lines = cli.try_lines(step, 5000, windows=windows)
+            requests = [line for line in lines if not line.startswith("(")]
+            assert len(requests) == len(step.try_requests)
+            for line, request in zip(requests, step.try_requests):
+                if windows:  # a '...' string is literal in PowerShell; a ' inside would end it
+                    assert line.count("'") % 2 == 0, f"step {step.number}: unbalanced quotes in {line}"
+                    bodies = re.findall(r"-Body '([^']*)'", line)
+                else:
+                    words = shlex.split(line)
+                    bodies = [words[i + 1] for i, word in enumerate(words) if word == "-d"]
+                assert bodies == ([request["json"]] if "json" in request else []), (
+                    f"step {step.number}: the body the shell passes on is not the one course.toml sends: {line}")
+                for body in bodies:
+                    json.loads(body)
+            if windows:
+                assert "-SkipHttpErrorCheck" in lines[-1], "PowerShell users need to know that 4xx answers throw"
+
+
+@pytest.mark.skipif(os.name == "nt" or shutil.which("curl") is None or shutil.which("sh") is None,
+                    reason="the curl lines are for bash/zsh/sh (macOS, Linux); the Windows forms are checked above")
+def test_the_printed_curl_lines_work_against_the_served_app(tmp_path):
+    """Paste what `run 6` prints into a shell, with $TOKEN set as the README says: each request
+    reaches the app intact (a mangled body would be a 400, a lost token a 401)."""
+    step = next(s for s in COURSE.steps if s.slug.startswith("step06"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update(WORKBOOK_STATE_DIR=str(tmp_path), FLASK_DATABASE=str(tmp_path / "run.sqlite"))
+    server = subprocess.Popen([sys.executable, "-m", "workbook", "run", str(step.number), "--solution",
+                               "--port", str(port)], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def post(path, body):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
+                                             {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.load(answer)
+
+        account = {"username": "alice", "password": "violet kettle under a quiet moon"}
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                post("/register", account)
+                break
+            except OSError:
+                assert server.poll() is None, f"`workbook run` exited: {server.stdout.read()}"
+                assert time.monotonic() < deadline, "`workbook run` did not answer within 20 s"
+                time.sleep(0.1)
+        env["TOKEN"] = post("/login", account)["access_token"]
+        statuses = []
+        for line in cli.try_lines(step, port, windows=False):
+            if line.startswith("("):
+                continue
+            done = subprocess.run(["sh", "-c", line], env=env, capture_output=True, text=True, timeout=20)
+            assert done.returncode == 0, f"curl failed on `{line}`: {done.stderr}"
+            statuses.append(int(done.stdout.split()[1]))
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+    # course.toml's step 06 `try`: alice writes a note, lists hers, and is refused the admin page
+    assert statuses == [201, 200, 403], f"the pasted requests were answered {statuses}"
 
 
 # --- doctor and dev ------------------------------------------------------------------------------

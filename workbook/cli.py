@@ -558,6 +558,9 @@ def try_lines(step: Step, port: int, windows: bool = os.name == "nt") -> list[st
         lines.append(" ".join(parts))
     if any(r.get("bearer") for r in step.try_requests):
         lines.append("($TOKEN: set it to the access_token that /login answered)")
+    if windows and lines:
+        lines.append("(Invoke-RestMethod stops at a 4xx answer: in PowerShell 7 add -SkipHttpErrorCheck; "
+                     "for Windows PowerShell 5.1 and for cmd's curl.exe, see the README's \"On Windows\")")
     return lines
 
 
