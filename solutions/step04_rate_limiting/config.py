@@ -252,9 +252,9 @@ def check_jwt_secret(secret):
     if not isinstance(secret, str):
         # from_prefixed_env() parses values as JSON first: an all-digit key becomes an int.
         raise InsecureConfigError(
-            f"JWT_SECRET_KEY must be a string, got a {type(secret).__name__}: app.config.from_prefixed_env() "
-            "reads FLASK_* values as JSON first, so a key of digits only became a number (and a "
-            f"number is too small a key anyway).\n\n{HOW_TO_MAKE_ONE}"
+            f"JWT_SECRET_KEY must be a string, not {type(secret).__name__}: app.config.from_prefixed_env() "
+            "reads FLASK_* values as JSON first, so a key of digits only became a number (and `true` a "
+            f"bool; either is far too weak a key anyway).\n\n{HOW_TO_MAKE_ONE}"
         )
     if secret.lower() in KNOWN_PLACEHOLDERS:
         raise InsecureConfigError(
