@@ -153,7 +153,7 @@ def hash_chart(cpu_seconds: dict[str, float]):
     """Horizontal bars, log scale: the CPU time of one hash, green at or above OWASP's minimum."""
     from matplotlib.patches import Patch
 
-    fig, ax = new_figure(10, 3.9, axes=(0.36, 0.16, 0.52, 0.72))
+    fig, ax = new_figure(10, 4.3, axes=(0.36, 0.25, 0.52, 0.66))
     labels = list(cpu_seconds)[::-1]  # the most expensive on top
     values = [cpu_seconds[label] for label in labels]
     colours = ["#1f6f43" if is_strong_enough(label) else "#b03a2e" for label in labels]
@@ -166,9 +166,9 @@ def hash_chart(cpu_seconds: dict[str, float]):
     ax.set_xlabel("CPU time for one hash, seconds (log scale)")
     ax.set_title("What one guess costs an attacker, per core", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(handles=[Patch(color="#1f6f43", label="at or above OWASP's minimum for passwords"),
-                       Patch(color="#b03a2e", label="too cheap for stored passwords")],
-              loc="lower right", fontsize=8.5, frameon=False)
+    fig.legend(handles=[Patch(color="#1f6f43", label="at or above OWASP's minimum for passwords"),
+                        Patch(color="#b03a2e", label="too cheap for stored passwords")],
+               loc="lower center", bbox_to_anchor=(0.62, 0.0), ncol=2, fontsize=8.5, frameon=False)  # below the axis, clear of the bars
     fast, slow = min(values), max(values)
     alt = ("Horizontal bar chart on a logarithmic scale of the CPU time of one hash, with guesses per "
            "second per core beside each bar: " + "; ".join(

@@ -136,7 +136,7 @@ def timeline_picture(streams: dict[str, list[tuple[int, int]]]):
         xs = [second / 60 for second, s in first if s == status]
         top.scatter(xs, [y] * len(xs), color=colour, marker=marker, s=22, label=label)
     top.set_yticks([0, 1], ["429", "401"])
-    top.set_ylim(-0.7, 1.7)
+    top.set_ylim(-0.7, 2.2)  # room for the legend above the marks
     top.set_xlim(-0.1, 5.1)
     top.set_xlabel("minutes")
     top.set_title("Step 04, the first 5 minutes: 5 guesses answered in any 60 seconds", fontsize=11)
