@@ -84,6 +84,11 @@ def test_every_error_is_a_problem_document(client, kind):
     r = send(client)
     why = is_problem(r, status)
     assert not why, f"{kind}: {why}"
+    types = r.headers.getlist("Content-Type")
+    assert len(types) == 1, (
+        f"{kind}: the answer carries {len(types)} Content-Type headers ({types}): a client may read any of them, "
+        "the HTML one too. Copy the error's own headers except its Content-Type"
+    )
     body = r.get_json()
     assert body["type"] == "about:blank" and body["title"], f"{kind}: type 'about:blank' needs the status's title"
     phrases = {HTTP_STATUS_CODES.get(status), RFC_9110_PHRASES.get(status)}
@@ -182,7 +187,12 @@ def test_every_token_failure_is_a_401_problem(app, kind):
     """Missing, malformed, forged, expired or wrong-type tokens all get 401 problem+json with WWW-Authenticate: Bearer."""
     client, failures = token_failures(app)
     value = failures[kind]
-    r = client.get("/protected", headers={"Authorization": value} if value is not None else {})
+    try:
+        r = client.get("/protected", headers={"Authorization": value} if value is not None else {})
+    except Exception as exc:  # testing mode: an exception raised in a loader reaches the test
+        pytest.fail(f"a token that is '{kind}' crashed the app in its loader ({type(exc).__name__}: {exc}), a 500 in "
+                    "production: Flask-JWT-Extended 4 calls unauthorized_loader and invalid_token_loader with a reason, "
+                    "expired_token_loader and the others with (jwt_header, jwt_payload)", pytrace=False)
     why = is_problem(r, 401)
     check(not why, "problem-details" if shape_is_the_fault(r, 401) else "jwt-loaders",
           f"a token that is '{kind}' {why} (Flask-JWT-Extended answers 422 by default: use its loaders)")
@@ -306,6 +316,12 @@ def test_request_ids_are_ours_unless_the_client_sends_a_clean_one(client):
     assert client.get("/health", headers={"X-Request-ID": "trace-12345678"}).headers["X-Request-ID"] == "trace-12345678"
     hostile = client.get("/health", headers={"X-Request-ID": "x\" onmouseover=alert(1) " + "A" * 100})
     assert "alert" not in hostile.headers["X-Request-ID"], "a hostile X-Request-ID was echoed"
+    for sent in ("trace-12345678 INFO api.security login.success user_id=1", "trace-12345678\"><script>x</script>"):
+        kept = client.get("/health", headers={"X-Request-ID": sent}).headers["X-Request-ID"]
+        assert kept != sent, (
+            f"the X-Request-ID {sent!r} was kept: it only starts like a clean id. The whole value must be plain "
+            "(re.fullmatch, or a pattern anchored at both ends), or it forges log text and header content"
+        )
 
 
 @pytest.mark.exercise("problem-details")

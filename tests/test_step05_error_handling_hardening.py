@@ -5,6 +5,8 @@
   (an error page, a reflected field), no script runs and no site can frame it.
 - The SQLite file holds the password hashes: it is created readable by the server's user only.
 - `flask run --debugger` (the debugger without debug mode) is refused like `--debug`.
+- The last resort is for bugs only: an HTTP error (404, 405) keeps its status, and the log of
+  a bug holds no password or token of the request that met it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import sys
 
 import pytest
 
+import logging
+
 from tests.harness import free_port, strong_key, subprocess_timeout
+from tests.test_step05_error_handling import broken  # noqa: F401 (a fixture)
 
 PASSWORD = "violet kettle under a quiet moon"
 
@@ -77,3 +82,44 @@ def test_flask_run_with_the_debugger_alone_is_refused(step, tmp_path):
                     "anyone who gets past its PIN. Refuse it in create_app, as --debug is refused", pytrace=False)
     assert done.returncode != 0 and "debugger" in done.stderr + done.stdout, (
         f"`flask run --debugger` exited {done.returncode} without saying why: {done.stderr[-300:]}")
+
+
+HTTP_ERRORS = {
+    "an unknown path": (lambda c: c.get("/no/such/thing"), 404),
+    "a wrong method": (lambda c: c.delete("/login"), 405),
+    "a body that is not JSON": (lambda c: c.post("/login", data="username=a", content_type="text/plain"), 415),
+}
+
+
+@pytest.mark.exercise("last-resort")
+@pytest.mark.parametrize("kind", HTTP_ERRORS)
+def test_an_http_error_is_not_a_bug(client, kind):
+    """A 404 or a 405 keeps its status: the catch-all for bugs does not turn the client's mistakes into 500s."""
+    send, status = HTTP_ERRORS[kind]
+    r = send(client)
+    assert r.status_code != 500, (
+        f"{kind} answered 500 instead of {status}: the handler for bugs caught an HTTP error (a 404 is an "
+        "HTTPException, an Exception too). Keep errorhandler(HTTPException) for HTTP errors, or hand them on "
+        "(if isinstance(error, HTTPException): return http_error(error)); monitors then page someone for every typo"
+    )
+    assert r.status_code == status, f"{kind} answered {r.status_code}, expected {status}"
+
+
+@pytest.mark.exercise("last-resort")
+def test_the_log_of_a_bug_holds_no_password_or_token(make_app, broken, caplog):  # noqa: F811 (the fixture)
+    """The traceback of a bug is logged, but not the password or the token of the request that met it."""
+    app = make_app()
+    client = app.test_client()
+    caplog.set_level(logging.DEBUG)
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJlLW9mLWEtcmVhbC10b2tlbg"
+    r = client.post("/register", json={"username": "alice", "password": PASSWORD},
+                    headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 500, f"a registration whose hashing raised answered {r.status_code}"
+    text = caplog.text
+    for secret, what in ((PASSWORD, "the password"), (token, "the bearer token")):
+        assert secret not in text, (
+            f"the log of the 500 holds {what} of the request: logs are read by more people, kept longer and copied "
+            "further than the database. Log the request id, the path and the traceback, never the body or the "
+            "headers (OWASP Logging Cheat Sheet; CWE-532)"
+        )
+
