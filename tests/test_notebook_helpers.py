@@ -195,6 +195,15 @@ def test_no_code_cell_is_a_hidden_helper(step):
                 f"{step.notebook}, cell {cell['id']}: collapsed code that is not a worked answer; move it to notebooks/lab/")
 
 
+def text_of_outputs(cell) -> list[str]:
+    """What a stored code cell shows under it: its printed text and its displays' plain text."""
+    texts = []
+    for output in cell.get("outputs", []):
+        texts.append("".join(output.get("text", "")))
+        texts.append("".join(output.get("data", {}).get("text/plain", "")))
+    return texts
+
+
 @by_slug
 def test_at_least_two_your_turn_cells_each_with_a_worked_answer(step):
     cells = stored(step)
@@ -205,6 +214,10 @@ def test_at_least_two_your_turn_cells_each_with_a_worked_answer(step):
         answered = any("worked-answer" in c.get("metadata", {}).get("tags", []) or
                        (c["cell_type"] == "markdown" and "<details>" in "".join(c["source"])) for c in after)
         assert answered, f"{step.notebook}, cell {cells[i]['id']}: no worked answer one click away after it"
+        shown = "".join(text_of_outputs(cells[i]))
+        assert "run this cell again" in shown and "you predicted" not in shown, (
+            f"{step.notebook}, cell {cells[i]['id']}: its stored output (the cell run as it is, with `...`) must "
+            f"ask for the prediction, not show the answer; it shows: {shown.strip()[:120]!r}")
 
 
 def _exercise_lines(step) -> set[str]:

@@ -156,13 +156,16 @@ The environment sets `FLASK_JWT_SECRET_KEY`, and a test passes a `test_config` t
 ''', r'''
 prediction = ...  # "the environment's key" or "no key"
 
-with flask_environment(FLASK_JWT_SECRET_KEY=env_key):
-    try:
-        app = create_app({"DEBUG": False})
-        outcome = "the environment's key" if app.config["JWT_SECRET_KEY"] == env_key else "another key"
-    except config.InsecureConfigError:
-        outcome = "no key"
-print("you predicted:", guess(prediction), "| the app got:", outcome)
+if prediction is ...:
+    print("Write your prediction on the first line (replace the ...), then run this cell again.")
+else:
+    with flask_environment(FLASK_JWT_SECRET_KEY=env_key):
+        try:
+            app = create_app({"DEBUG": False})
+            outcome = "the environment's key" if app.config["JWT_SECRET_KEY"] == env_key else "another key"
+        except config.InsecureConfigError:
+            outcome = "no key"
+    print("you predicted:", guess(prediction), "| the app got:", outcome)
 ''', r'''
 # Each layer overrides only the keys it sets; a key it does not mention keeps the value below it.
 with flask_environment(FLASK_JWT_SECRET_KEY=env_key):

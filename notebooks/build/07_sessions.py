@@ -152,31 +152,32 @@ admin routes (step 06 reads the role from the database), but the
 *session* that began when root was an admin goes on for 30 days, and any copy of its refresh token
 mints access tokens as often as it likes. Nobody can tell the owner's refreshes from a thief's, and
 nothing can stop either.
+''')
 
-### Your turn
-
+builder.your_turn("your-turn-1", r'''
 alice logs in to the quick app and gets both tokens; mallory copies the refresh token. Then alice
 presses *log out*: her client deletes both of its tokens. **Predict**: what does mallory's copy of
 the refresh token get at `/refresh`, 200 or 401? Write your guess, then run the cell.
-''')
-
-code("your-turn-1", r'''
+''', r'''
 prediction = ...  # your guess: 200 or 401
 
+if prediction is ...:
+    print("Write your prediction on the first line (replace the ...), then run this cell again.")
+else:
+    tokens = call(quick_app, "POST", "/login/with-refresh", body={"username": "alice", "password": lab.PASSWORDS["alice"]}).get_json()
+    mallorys_copy = tokens["refresh_token"]
+    del tokens  # alice "logs out": her client forgets everything
+    print("you predicted:", guess(prediction), "| the answer:", call(quick_app, "POST", "/refresh", mallorys_copy).status_code)
+''', r'''
 tokens = call(quick_app, "POST", "/login/with-refresh", body={"username": "alice", "password": lab.PASSWORDS["alice"]}).get_json()
 mallorys_copy = tokens["refresh_token"]
 del tokens  # alice "logs out": her client forgets everything
-print("you predicted:", guess(prediction), "| the answer:", call(quick_app, "POST", "/refresh", mallorys_copy).status_code)
-''')
-
-md("your-turn-1-answer", r'''
-<details><summary><b>Worked answer</b> (click)</summary>
-
+print("mallory's copy, after alice's logout:", call(quick_app, "POST", "/refresh", mallorys_copy).status_code)
+''', r'''
 **200**, for 30 days. Forgetting a token on the client ends nothing on the server: the server
 never knew the client had it, and keeps no record of what it signed. To end a session early the
 server must remember what it ended, and check every token against that memory. That is the
 revocation store of step 07.
-</details>
 ''')
 
 # ------------------------------------------------------------------------------------------------
@@ -352,41 +353,46 @@ print("claims:", {k: v for k, v in lab.claims(theirs).items() if k in ("iss", "a
 print("at step 07:", show(call(app07, "GET", "/protected", theirs)))
 ''')
 
-md("your-turn-2-intro", r'''
-### Your turn
-
+builder.your_turn("your-turn-2", r'''
 Eight requests arrive at the same moment, each with the same refresh token (a thief racing the
 owner, or a buggy client retrying). **Predict**: how many of them get new tokens? And does the
-winner's new refresh token work afterwards? Then run the cell.
-''')
-
-code("your-turn-2", r'''
+winner's new refresh token work afterwards? Write your guess, then run the cell.
+''', r'''
 import threading
 from collections import Counter
 
 prediction = ...  # how many 200s out of 8? and the winner's refresh token afterwards: 200 or 401?
 
-session = login(app07, "mallory")
-gate, answers = threading.Barrier(8), []
 
-def refresh_now():
-    gate.wait()
-    answers.append(call(app07, "POST", "/refresh", session["refresh_token"]))
+def race(token, n=8):
+    """n refreshes with one refresh token, released at the same moment: their answers."""
+    gate, answers = threading.Barrier(n), []
 
-threads = [threading.Thread(target=refresh_now) for _ in range(8)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-print("you predicted:", guess(prediction))
+    def refresh_now():
+        gate.wait()
+        answers.append(call(app07, "POST", "/refresh", token))
+
+    threads = [threading.Thread(target=refresh_now) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+if prediction is ...:
+    print("Write your prediction on the first line (replace the ...), then run this cell again.")
+else:
+    answers = race(login(app07, "mallory")["refresh_token"])
+    winner = next(r for r in answers if r.status_code == 200).get_json()
+    print("you predicted:", guess(prediction), "| answers:", dict(sorted(Counter(r.status_code for r in answers).items())),
+          "| the winner's new refresh token:", call(app07, "POST", "/refresh", winner["refresh_token"]).status_code)
+''', r'''
+answers = race(login(app07, "mallory")["refresh_token"])
 print("answers:", dict(sorted(Counter(r.status_code for r in answers).items())))
 winner = next(r for r in answers if r.status_code == 200).get_json()
 print("the winner's new refresh token:", call(app07, "POST", "/refresh", winner["refresh_token"]).status_code)
-''')
-
-md("your-turn-2-answer", r'''
-<details><summary><b>Worked answer</b> (click)</summary>
-
+''', r'''
 **One 200 and seven 401s; then 401 for the winner too.** Each request tries to record
 `used:<jti>` with one `INSERT` (a PRIMARY KEY); the database accepts the first and refuses the
 rest, so exactly one wins. Each loser is a reuse of a retired token, and ends the session: the
@@ -394,7 +400,6 @@ winner's new tokens belong to it, so they are refused from then on. Had the code
 used?" and then written "used" in a second step, several requests could pass the question before
 any wrote the answer, and all would win (a time-of-check to time-of-use race, CWE-367); the
 exercise's tests catch that with a store slowed to network speed.
-</details>
 ''')
 
 md("wrap-up", r'''
