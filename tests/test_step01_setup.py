@@ -8,6 +8,7 @@ import base64
 import os
 import re
 import secrets
+import socket
 import string
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import sys
 import pytest
 
 from tests.harness import strong_key, subprocess_timeout
+from tests.verdict import check
 
 # ---------------------------------------------------------------------------------------------
 # exercise 1.3 health
@@ -37,7 +39,7 @@ VERSION = re.compile(r"\d+\.\d+")
 
 
 @pytest.mark.exercise("health")
-def test_health_headers_reveal_nothing_either(client):
+def test_health_headers_reveal_nothing_either(step, client):
     """GET /health sends no header of its own: no versions, no host names, in the headers either (ASVS V13.4.6)."""
     health = client.get("/health")
     baseline = client.get("/nothing-here")  # what the app sends on every answer (later steps add headers)
@@ -48,9 +50,18 @@ def test_health_headers_reveal_nothing_either(client):
         + ", ".join(f"{n}: {health.headers[n]}" for n in extra)
         + ": a health check must reveal nothing (versions tell an attacker which exploits to try)"
     )
+    host = socket.gethostname().lower()  # compared with whole words of the values: "vm" is not in "nosniff"
+    names = {host, host.split(".")[0]} - {""} if not host.isdigit() else set()
     for name, value in health.headers.items():
         assert not (VERSION.search(value) and name.lower() not in ("content-length", "x-request-id")), (
             f"GET /health sends {name}: {value}, which looks like a version number: reveal nothing"
+        )
+        assert not names & set(re.split(r"[^\w.-]+", value.lower())), (
+            f"GET /health sends {name}: {value}, the server's host name: reveal nothing (host names map "
+            "the network behind the load balancer for an attacker)"
+        )
+        assert str(step.root) not in value, (
+            f"GET /health sends {name}: {value}, where the app lives on disk: reveal nothing"
         )
 
 
@@ -101,12 +112,13 @@ WEAK_KEYS = {
 }
 
 
+@pytest.mark.exercise("config-order", when_named=True)
 @pytest.mark.exercise("strong-secret")
 @pytest.mark.parametrize("key", WEAK_KEYS.values(), ids=WEAK_KEYS.keys())
 def test_refuses_to_start_with_a_weak_key(make_app, key):
     """The app refuses to start with a missing, short, non-random or published JWT key."""
     try:
-        make_app(JWT_SECRET_KEY=key)
+        app = make_app(JWT_SECRET_KEY=key)
     except Exception as exc:  # the step's InsecureConfigError
         message = str(exc)
         assert "JWT_SECRET_KEY" in message, f"the refusal should name JWT_SECRET_KEY; it said: {message!r}"
@@ -115,6 +127,8 @@ def test_refuses_to_start_with_a_weak_key(make_app, key):
             f"(python -c \"import secrets; print(secrets.token_hex(32))\"); it said: {message!r}"
         )
     else:
+        # The key the check saw is not the one it was given: create_app put another in its place.
+        check(app.config.get("JWT_SECRET_KEY") in (key, None), "config-order", made_up_key(app, key))
         pytest.fail(f"the app started with a weak JWT key ({key!r}): anyone could forge tokens with it")
 
 
@@ -188,6 +202,40 @@ def test_a_numeric_key_is_refused_with_the_reason(make_app):
     )
 
 
+def made_up_key(app, given):
+    """The verdict on an app that started with another key than the one configured (None: none at all)."""
+    configured = "no JWT_SECRET_KEY" if given is None else f"JWT_SECRET_KEY={given!r}"
+    return (f"with {configured} configured, the app started with a key of its own "
+            f"({str(app.config.get('JWT_SECRET_KEY'))[:12]}...): a key made up at start-up (or taken from "
+            "elsewhere) hides that the configured one is missing or weak, and a random one differs in every "
+            "process and at every restart, so tokens stop working. Use the configured key, or refuse to start")
+
+
+@pytest.mark.exercise("strong-secret")
+def test_no_mode_lets_a_weak_key_through(make_app, monkeypatch):
+    """Debug, development or testing mode does not relax the refusal: development keys end up in production."""
+    key = "your_jwt_secret_key"
+
+    def starts():
+        try:
+            make_app(JWT_SECRET_KEY=key)
+        except Exception:  # the step's InsecureConfigError
+            return False
+        return True
+
+    if starts():
+        return  # refused in no mode at all: test_refuses_to_start_with_a_weak_key says so
+    monkeypatch.setenv("FLASK_DEBUG", "1")  # what `flask run --debug` sets
+    monkeypatch.setenv("FLASK_ENV", "development")
+    monkeypatch.setenv("FLASK_TESTING", "true")
+    assert not starts(), (
+        f"with FLASK_DEBUG=1 (flask run --debug), the app started with the weak key {key!r}, which it refuses "
+        "otherwise: refuse a weak key in every mode, debug and testing too (a key used in development is the "
+        "one that ends up in production, and a debug server is often reachable)"
+    )
+
+
+@pytest.mark.exercise("config-order", when_named=True)
 @pytest.mark.exercise("strong-secret")
 def test_flask_cli_refuses_without_a_key_and_says_how(step, tmp_path):
     """`flask` without FLASK_JWT_SECRET_KEY stops with a helpful message, not a traceback."""
@@ -199,6 +247,12 @@ def test_flask_cli_refuses_without_a_key_and_says_how(step, tmp_path):
         cwd=step.root, env=env, capture_output=True, text=True, timeout=subprocess_timeout(),
     )
     output = done.stdout + done.stderr
+    if done.returncode == 0:  # started: did the factory make a key up (1.1), or did nothing refuse (1.2)?
+        try:
+            app = step.create_app({"DATABASE": str(tmp_path / "app.sqlite")})
+        except Exception:
+            app = None
+        check(app is None or not app.config.get("JWT_SECRET_KEY"), "config-order", made_up_key(app, None))
     assert done.returncode != 0, "`flask --app ... run` starts without any JWT key: it must refuse"
     assert "JWT_SECRET_KEY" in output and "secrets.token_hex" in output, (
         f"`flask run` refused, but without saying how to make a key: {output[-600:]!r}"
@@ -277,6 +331,50 @@ def test_key_comes_from_the_environment(step, monkeypatch, tmp_path):
             f"environment variables are not read ({type(exc).__name__}: {str(exc)[:80]}...)"
         )
     assert app.config["JWT_SECRET_KEY"] == key, "FLASK_JWT_SECRET_KEY did not become app.config['JWT_SECRET_KEY']"
+
+
+@pytest.mark.exercise("config-order")
+def test_every_key_of_test_config_is_applied(step, tmp_path):
+    """Every setting in test_config reaches app.config, not only the key (the tests rely on that)."""
+    key = strong_key()
+    given = {"JWT_SECRET_KEY": key, "TESTING": True, "DATABASE": str(tmp_path / "app.sqlite"),
+             "WORKBOOK_PROBE": "set by test_config"}
+    try:
+        app = step.create_app(given)
+    except Exception as exc:
+        pytest.fail(f"create_app(test_config) refused to start although test_config holds a strong key "
+                    f"({type(exc).__name__}: {str(exc)[:80]}...): test_config is not applied. Note that "
+                    "from_object() reads only the UPPERCASE attributes of a class or a module, and a dict "
+                    "has none: app.config.from_mapping(test_config)", pytrace=False)
+    missing = sorted(k for k, v in given.items() if app.config.get(k) != v)
+    assert not missing, (
+        f"test_config's {', '.join(missing)} did not reach app.config: apply the whole test_config "
+        "(app.config.from_mapping(test_config)), not only some keys of it"
+    )
+
+
+@pytest.mark.exercise("config-order")
+def test_the_environment_still_counts_beside_a_test_config(step, monkeypatch, tmp_path):
+    """The layers stack: with a test_config, the FLASK_* variables still set every key test_config leaves out."""
+    monkeypatch.setenv("FLASK_WORKBOOK_PROBE", "set by the environment")
+    monkeypatch.setenv("FLASK_DATABASE", str(tmp_path / "app.sqlite"))
+    app = step.create_app({"JWT_SECRET_KEY": strong_key()})
+    assert app.config.get("WORKBOOK_PROBE") == "set by the environment", (
+        "with a test_config, the FLASK_* environment variables were not read: each layer overrides only "
+        "the keys it names, so an operator's FLASK_* settings must still count for every key test_config "
+        "does not set. Load all three layers, one after the other (not `if test_config is None: ... else: ...`)"
+    )
+
+
+@pytest.mark.exercise("config-order")
+def test_a_missing_key_is_never_made_up(step, tmp_path):
+    """Without any JWT_SECRET_KEY, create_app() refuses to start: it never makes a key up."""
+    try:
+        app = step.create_app({"TESTING": True, "DATABASE": str(tmp_path / "app.sqlite")})
+    except Exception:  # the step's InsecureConfigError: right
+        return
+    # Started without a key at all: that is the refusal's failure (exercise 1.2), reported by its own checks.
+    assert not app.config.get("JWT_SECRET_KEY"), made_up_key(app, None)
 
 
 @pytest.mark.exercise("config-order")
