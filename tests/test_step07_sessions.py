@@ -15,6 +15,7 @@ import pytest
 
 from tests import jwt_tools
 from tests.harness import error_message, free_port
+from tests.verdict import check
 
 PASSWORD = "violet kettle under a quiet moon"
 NEW_PASSWORD = "a brand new passphrase, long enough"
@@ -376,12 +377,18 @@ def test_the_current_password_is_required(world):
 
 
 @pytest.mark.exercise("password-change")
+@pytest.mark.exercise("refresh-rotation", when_named=True)
 def test_a_password_change_needs_a_fresh_login(world):
     """An access token from /refresh (not fresh) cannot change the password: 401."""
     refreshed = world.refresh(world.login()["refresh_token"]).get_json()
-    assert_refused(change(world, refreshed["access_token"]),
-                   "a refreshed (not fresh) access token changed the password: whoever stole a refresh "
-                   "token could lock the owner out")
+    r = change(world, refreshed["access_token"])
+    fresh = jwt_tools.read(refreshed["access_token"])[1].get("fresh")
+    check(r.status_code == 401 or not fresh, "refresh-rotation",
+          f"an access token answered by /refresh is fresh (claim fresh: {fresh!r}), so it changed the password "
+          f"({r.status_code}): a refresh proves only that someone holds the refresh token, not that the user just "
+          "typed the password, and whoever stole it could lock the owner out. Only a login gives a fresh token")
+    assert_refused(r, "a refreshed (not fresh) access token changed the password: whoever stole a refresh "
+                      "token could lock the owner out")
 
 
 @pytest.mark.exercise("password-change")
