@@ -371,7 +371,10 @@ def test_the_current_password_is_required(world):
     assert r.status_code == 403, (f"a password change with a wrong current password answered {r.status_code}: "
                                   "a stolen token alone must not be enough to take the account over")
     assert world.works(tokens["access_token"]), "a refused password change ended the session"
-    world.login()  # the old password still works
+    r = world.client.post("/login", json={"username": "alice", "password": PASSWORD})
+    assert r.status_code == 200, (
+        f"after a refused password change the old password no longer logs in ({r.status_code}): the new password "
+        "was stored although the current one was wrong. Check the current password first, then change anything")
     r = world.client.post("/password", json={"new_password": NEW_PASSWORD}, headers=bearer(tokens["access_token"]))
     assert r.status_code == 400, f"a password change without the current password answered {r.status_code}"
 
