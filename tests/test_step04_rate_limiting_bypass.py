@@ -73,15 +73,16 @@ def test_no_header_lifts_the_limits(step, make_app):
 
 
 @pytest.mark.exercise("limiter-config")
-@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
-def test_loopback_is_limited_like_any_client(limited_app, address):
-    """A client at 127.0.0.1 is limited too: behind a reverse proxy on the same host, every client is 127.0.0.1."""
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "10.0.0.7", "172.17.0.1", "192.168.1.20", "fd00::7"])
+def test_local_and_private_addresses_are_limited_like_any_client(limited_app, address):
+    """A client at 127.0.0.1 or 10.0.0.7 is limited too: behind a reverse proxy or a load balancer, every
+    client has the proxy's address."""
     client = limited_app.test_client()
     answers = [call(client, address).status_code for _ in range(6)]
     assert answers[5] == 429, (
-        f"6 calls of /protected from {address} answered {answers} (limit 5 per minute): loopback is exempted from "
-        "the limits. Behind a reverse proxy on the same host (nginx to 127.0.0.1:5000) every client comes from "
-        "loopback, so nobody is limited: exempt no address"
+        f"6 calls of /protected from {address} answered {answers} (limit 5 per minute): that address is exempted "
+        "from the limits. Behind a reverse proxy on the same host (nginx to 127.0.0.1:5000), or a load balancer "
+        "in a private network, every client comes from such an address, so nobody is limited: exempt no address"
     )
 
 
