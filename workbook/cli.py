@@ -90,6 +90,7 @@ def show_status() -> None:
         ui.echo(head + lines[0], fg=STATE_STYLE[label])
         for more in lines[1:]:
             ui.echo(" " * len(head) + more, fg=STATE_STYLE[label])
+    ui.echo(f"   (time: notebook + exercise, in minutes; {sum(s.minutes for s in course.steps)} in all)")
     ui.echo()
     upcoming = next((s for s in course.steps if states[s.number] != "done"), None)
     if upcoming is None:
