@@ -236,15 +236,15 @@ def test_the_password_counts_as_typed(app):
     check(login(client, "alice", typed).status_code == 200, where,
           "the password exactly as typed does not log in: "
           + ("the login changes it before checking" if as_typed else "what was stored is not its hash"))
-    # Beyond bcrypt's 72 bytes, and beyond ASCII: every character counts, in any script.
-    whole = "Zwölf Boxkämpfer jagen Viktor quer über den Sylter Deich, dann trinken sie Tee am Hafen 🌅 東京"
+    # Beyond bcrypt's 72 bytes, beyond ASCII, with spaces at its ends: every character counts, in any script.
+    whole = " Zwölf Boxkämpfer jagen Viktor quer über den Sylter Deich, dann trinken sie Tee am Hafen 🌅 東京 "
     assert register(client, "bob", whole).status_code == 201, "registration failed"
     as_typed = stored_hash_matches(stored_hashes(app).get("bob") or "", whole)
     check(login(client, "bob", whole).status_code == 200, "verify-password" if as_typed else "hash-password",
-          f"a password of {len(whole)} characters ({len(whole.encode())} bytes, with umlauts, an emoji and kanji) "
-          "does not log in as typed: " + ("the login changes it before checking" if as_typed else
+          f"a password of {len(whole)} characters ({len(whole.encode())} bytes, with umlauts, an emoji, kanji and a "
+          "space at each end) does not log in as typed: " + ("the login changes it before checking" if as_typed else
           "what was stored is not the hash of the whole password (cut at 72 bytes, as bcrypt does? letters "
-          "beyond ASCII dropped?)") + ". Hash the password whole and exactly as typed, in any script")
+          "beyond ASCII dropped? stripped?)") + ". Hash the password whole and exactly as typed, in any script")
 
 
 @pytest.mark.exercise("hash-password")

@@ -474,6 +474,11 @@ def test_login_does_not_reveal_the_password_policy(client):
         f"a short password at login answered {r.status_code} {r.get_json()}: login must check shape and size "
         "only, or it tells attackers which passwords cannot exist"
     )
+    r = login(client, "alice", "a long passphrase, longer than registration allows " * 4)
+    assert r.status_code == 401, (
+        f"a 200-character password at login answered {r.status_code} {r.get_json()}: only the login's own cap "
+        f"(far above registration's {PASSWORD_MAX}) may refuse it, or the login tells the registration policy"
+    )
     for name in ("ab", "alice smith", "-alice-"):
         r = login(client, name, PASSWORD)
         assert r.status_code == 401, (
@@ -517,6 +522,22 @@ def test_login_refuses_invalid_unicode(client, field):
     r = client.post("/login", data=json.dumps(body), content_type="application/json")
     refused(r, "login-schema", f"a lone surrogate in the {field} at login was accepted ({{status}})")
     assert r.status_code == 400, f"a lone surrogate in the {field} at login answered {r.status_code}"
+
+
+@pytest.mark.exercise("validation-errors", when_named=True)
+@pytest.mark.exercise("register-schema")
+def test_a_registration_without_both_fields_is_a_400(client):
+    """A registration that lacks the username or the password (or sends null) gets 400, never a crash."""
+    for body in ({"username": "alice"}, {"password": PASSWORD}, {"username": "alice", "password": None},
+                 {"username": None, "password": PASSWORD}):
+        try:
+            r = client.post("/register", json=body)
+        except Exception as exc:  # testing mode: an exception in the view reaches the test
+            pytest.fail(f"a registration with {body} crashed ({type(exc).__name__}, a 500 in production): both "
+                        "fields are required (required=True), and null is not a string", pytrace=False)
+        missing = next(k for k in ("username", "password") if body.get(k) is None)
+        refused(r, "register-schema", f"a registration with {body} was accepted ({{status}}): both fields are required",
+                missing)
 
 
 @pytest.mark.exercise("validation-errors", when_named=True)
