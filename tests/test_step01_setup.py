@@ -121,6 +121,10 @@ def test_refuses_to_start_with_a_weak_key(make_app, key):
         app = make_app(JWT_SECRET_KEY=key)
     except Exception as exc:  # the step's InsecureConfigError
         message = str(exc)
+        check(not isinstance(exc, KeyError), "config-order",
+              f"create_app() crashed with {type(exc).__name__}: {message} before the key was checked: with a "
+              "test_config, the defaults (config.DEFAULTS, where JWT_SECRET_KEY is None) were not loaded. Load "
+              "all three layers, one after the other")
         assert "JWT_SECRET_KEY" in message, f"the refusal should name JWT_SECRET_KEY; it said: {message!r}"
         assert "secrets.token_hex" in message, (
             "the refusal should show how to make a strong key "

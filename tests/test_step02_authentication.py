@@ -135,13 +135,16 @@ def test_token_response_is_never_cached(app):
     assert r.headers.get("Pragma") == "no-cache", "the token response lacks Pragma: no-cache (RFC 6749 §5.1)"
 
 
+@pytest.mark.exercise("verify-password", when_named=True)
 @pytest.mark.exercise("hash-password")
-def test_a_taken_username_is_a_conflict(client):
+def test_a_taken_username_is_a_conflict(app):
     """Registering a taken name answers 409 and does not replace the first account's password."""
+    client = app.test_client()
     register(client, "alice", PASSWORD)
     r = register(client, "alice", "a different password entirely")
     assert r.status_code == 409, f"a second registration of 'alice' answered {r.status_code}, expected 409"
-    assert login(client, "alice", PASSWORD).status_code == 200, "the second registration changed alice's password"
+    check(login(client, "alice", PASSWORD).status_code == 200, fix_of_a_failed_login(app, "alice", PASSWORD),
+          "after a second registration of 'alice', her own password no longer logs in")
 
 
 @pytest.mark.exercise("hash-password", when_named=True)
@@ -168,11 +171,14 @@ def test_token_lifetime_is_configurable(make_app):
     assert payload["exp"] - payload["iat"] == 120, "JWT_ACCESS_TOKEN_EXPIRES=120 did not make 2-minute tokens"
 
 
+@pytest.mark.exercise("verify-password", when_named=True)
 @pytest.mark.exercise("hash-password")
 def test_users_survive_a_restart(make_app):
     """Users live in the SQLite file: a new app on the same DATABASE knows them."""
     register(make_app().test_client())
-    assert login(make_app().test_client()).status_code == 200, "after a restart, alice could not log in"
+    restarted = make_app()
+    check(login(restarted.test_client()).status_code == 200, fix_of_a_failed_login(restarted, "alice", PASSWORD),
+          "after a restart, alice could not log in")
 
 
 @pytest.mark.exercise("hash-password", when_named=True)
@@ -386,12 +392,14 @@ def test_an_unreadable_stored_hash_logs_nobody_in(app):
         )
 
 
+@pytest.mark.exercise("hash-password", when_named=True)
 @pytest.mark.exercise("verify-password")
 def test_unknown_user_takes_as_long_as_a_wrong_password(make_app):
     """A stopwatch cannot tell an unknown user from a wrong password (a dummy hash is checked)."""
     # 8 MiB, one pass: ~5 ms a check, twenty times the noise of a test-client request (~0.2 ms),
     # at a quarter of OWASP's minimum cost, so that the check stays fast.
-    client = make_app(ARGON2_TIME_COST=1, ARGON2_MEMORY_COST=8192, ARGON2_PARALLELISM=1).test_client()
+    app = make_app(ARGON2_TIME_COST=1, ARGON2_MEMORY_COST=8192, ARGON2_PARALLELISM=1)
+    client = app.test_client()
     register(client)
 
     def seconds(username):
@@ -420,6 +428,15 @@ def test_unknown_user_takes_as_long_as_a_wrong_password(make_app):
         if 0.5 < rounds[-1] < 2:
             break
     closest = min(rounds, key=lambda r: abs(math.log(r)))
+    if not 0.5 < closest < 2:
+        # A wrong password is checked against what registration stored: if that is not an argon2id hash made
+        # with the app's cost, its check costs another time than the dummy's, whatever the login does.
+        made = argon2_parameters(stored_hashes(app).get("alice"))
+        check(made == ("argon2id", 8192, 1, 1), "hash-password",
+              f"an unknown user is answered in {closest:.0%} of the time of a wrong password, because what "
+              f"registration stored ({(stored_hashes(app).get('alice') or '')[:30]!r}...) is not an argon2id hash "
+              "made with the app's cost (here m=8192, t=1, p=1): checking it costs another time than the dummy "
+              "check, and the stopwatch tells which usernames exist. Hash with _hasher(), built from ARGON2_*")
     assert closest > 0.5, (
         f"an unknown user is answered in {closest:.0%} of the time of a wrong password: the response "
         "time reveals which usernames exist (check a dummy hash when the user is unknown)"
@@ -595,6 +612,7 @@ def test_bad_bodies_authenticate_nobody_and_break_nothing(client, path, body):
     assert b"access_token" not in r.data, f"POST {path} with {body} handed out a token"
 
 
+@pytest.mark.exercise("verify-password", when_named=True)
 @pytest.mark.exercise("protect-route", when_named=True)
 @pytest.mark.exercise("hash-password")
 def test_no_password_or_hash_in_responses_tokens_or_logs(app, caplog):
@@ -604,7 +622,10 @@ def test_no_password_or_hash_in_responses_tokens_or_logs(app, caplog):
     seen = []  # (text, the exercise whose code wrote it)
     for r in (register(client), login(client), login(client, password="wrong guess here")):
         seen.append((r.get_data(as_text=True) + str(r.headers), "hash-password"))
-    token = login(client).get_json()["access_token"]
+    r = login(client)
+    check(r.status_code == 200, fix_of_a_failed_login(app, "alice", PASSWORD),
+          f"login with the right password answered {r.status_code}, so its token cannot be looked at")
+    token = r.get_json()["access_token"]
     seen.append((str(jwt_tools.read(token)), "hash-password"))
     try:
         seen.append((client.get("/protected", headers=bearer(token)).get_data(as_text=True), "protect-route"))

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 import pytest
 
 from tests.harness import error_message, without_request_id
+from tests.test_step02_authentication import fix_of_a_failed_login
+from tests.verdict import check
 
 PASSWORD = "violet kettle under a quiet moon"
 ONE_SLOT = {"PASSWORD_HASH_SLOTS": 1, "PASSWORD_HASH_WAIT": 0.05}
@@ -73,6 +75,7 @@ def busy_answer_problems(r, what):
     return ""
 
 
+@pytest.mark.exercise("hash-password", when_named=True)
 @pytest.mark.exercise("verify-password")
 def test_a_login_when_every_hashing_slot_is_taken_gets_503_and_retry_after(step, make_app):
     """A login that finds every hashing slot taken gets 503 + Retry-After; once a slot is free, it logs in."""
@@ -91,6 +94,9 @@ def test_a_login_when_every_hashing_slot_is_taken_gets_503_and_retry_after(step,
             f"{stranger.get_json(silent=True)!r} and alice's 503 {owner.get_json(silent=True)!r}: "
             "the busy answer must not tell which usernames exist")
     after = login(client)
+    if after.status_code != 200:  # not a slot kept: a right password that cannot log in at all (2.1 or 2.2)
+        check(fix_of_a_failed_login(app, "alice", PASSWORD) == "verify-password", "hash-password",
+              "what registration stored is not an argon2id hash of alice's password, so she can never log in")
     assert after.status_code == 200, (
         f"once the slot was free again, alice's login answered {after.status_code}: a slot must be given back")
 
@@ -110,6 +116,7 @@ def test_a_registration_when_every_hashing_slot_is_taken_gets_503_and_stores_not
         "once the slot was free again, registering bob failed: a slot must be given back")
 
 
+@pytest.mark.exercise("hash-password", when_named=True)
 @pytest.mark.exercise("verify-password")
 def test_a_failed_check_gives_its_slot_back(step, make_app):
     """Wrong passwords and unknown users give their slot back: with one slot, the owner still logs in after them."""
@@ -122,7 +129,10 @@ def test_a_failed_check_gives_its_slot_back(step, make_app):
     assert answers == [401] * 4, (
         f"with one free hashing slot, 3 wrong passwords and an unknown user answered {answers}, not 401 each: "
         "a check that fails (argon2 raises VerifyMismatchError) must give its slot back, in a finally")
-    assert login(client).status_code == 200, "after failed logins, alice's right password no longer logs in"
+    if login(client).status_code != 200:
+        check(fix_of_a_failed_login(app, "alice", PASSWORD) == "verify-password", "hash-password",
+              "what registration stored is not an argon2id hash of alice's password, so she can never log in")
+        check(False, "verify-password", "after failed logins, alice's right password no longer logs in")
     assert slots.acquire(timeout=0), "after every login had answered, the only hashing slot was still taken"
     slots.release()
 
