@@ -108,6 +108,7 @@ WEAK_KEYS = {
     "32 random printable characters: 210 bits": random_printable(32),
     # Random-looking, and published: the example output of secrets.token_hex() in Flask's docs.
     "the example key of Flask's documentation": "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf",
+    "the same, with the newline a secrets file adds": "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf\n",
     "the example key of Flask's documentation, in capitals": "192B9BDD22AB9ED4D12E236C78AFCB9A393EC15F71BBF5DC987D54727823BCBF",
 }
 

@@ -101,6 +101,7 @@ BAD_NAMES = {
     "a leading dot": ".alice",
     "a trailing dash": "alice-",
     "a control character": "alice\x00",
+    "a final newline (a regex ending in $ lets it through)": "alice\n",
     "a zero-width space": "al\u200bice",
     "Cyrillic a (homoglyph)": "\u0430lice",
     "an emoji": "alice🙂",

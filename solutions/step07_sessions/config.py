@@ -281,7 +281,7 @@ def check_jwt_secret(secret):
             "reads FLASK_* values as JSON first, so a key of digits only became a number (and `true` a "
             f"bool; either is far too weak a key anyway).\n\n{HOW_TO_MAKE_ONE}"
         )
-    if secret.lower() in KNOWN_PLACEHOLDERS:
+    if secret.strip().lower() in KNOWN_PLACEHOLDERS:  # a published key with a newline is still published
         raise InsecureConfigError(
             "JWT_SECRET_KEY is a published placeholder: anyone can forge tokens with it."
             f"\n\n{HOW_TO_MAKE_ONE}"

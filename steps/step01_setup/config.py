@@ -191,8 +191,8 @@ def check_jwt_secret(secret):
     # TODO exercise 1.2 (strong-secret): Refuse to start with a missing, short, non-random or placeholder JWT secret
     #   Raise InsecureConfigError (with a message that ends with HOW_TO_MAKE_ONE) when
     #   `secret` is missing or empty, is not a string, is one of KNOWN_PLACEHOLDERS (compare
-    #   in lower case), is shorter than MIN_SECRET_BYTES bytes (count bytes: encode it as
-    #   UTF-8), or holds fewer than MIN_SECRET_BITS bits of randomness by
+    #   it stripped and in lower case), is shorter than MIN_SECRET_BYTES bytes (count bytes:
+    #   encode it as UTF-8), or holds fewer than MIN_SECRET_BITS bits of randomness by
     #   `estimated_entropy(secret)`, the helper above the function (say why, with the reason
     #   it returns).
     #   Check: python -m workbook check 1    Stuck? python -m workbook hint 1 2

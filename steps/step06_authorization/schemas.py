@@ -21,7 +21,9 @@ from pathlib import Path
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema  # noqa: F401
 
-USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,30}[a-z0-9]$")  # 3 to 32 characters
+# 3 to 32 characters. \Z, not $: in Python, $ also matches just before a final newline, so
+# "alice\n" would pass as a second alice (marshmallow's Regexp uses re.match).
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,30}[a-z0-9]\Z")
 USERNAME_RULE = "Use 3 to 32 letters, digits, '.', '_' or '-', starting and ending with a letter or digit."
 PASSWORD_MIN = 15  # NIST SP 800-63B-4: single-factor passwords are at least 15 characters
 PASSWORD_MAX = 128  # NIST: allow at least 64; the cap bounds the hashing work per request
