@@ -101,7 +101,6 @@ BAD_NAMES = {
     "a leading dot": ".alice",
     "a trailing dash": "alice-",
     "a control character": "alice\x00",
-    "a final newline (a regex ending in $ lets it through)": "alice\n",
     "a zero-width space": "al\u200bice",
     "Cyrillic a (homoglyph)": "\u0430lice",
     "an emoji": "alice🙂",
@@ -116,6 +115,19 @@ def test_usernames_outside_the_allowlist_are_refused(client, name):
     r = register(client, name)
     refused(r, "register-schema", f"the username {name!r} was accepted ({{status}}): usernames need an allowlist",
             "username", f"the 400 for {name!r} should say what is wrong with the username")
+
+
+@pytest.mark.exercise("validation-errors", when_named=True)
+@pytest.mark.exercise("register-schema")
+def test_a_final_newline_is_no_second_account(client):
+    """"alice\n" is refused, or is alice (409): never a second account that prints like alice."""
+    assert register(client, "alice").status_code == 201
+    r = register(client, "alice\n", "another long enough passphrase")
+    if r.status_code != 409:  # 409: the name was taken to be alice's, which is no second account either
+        refused(r, "register-schema",
+                "the username 'alice\\n' was accepted ({status}) next to 'alice': a name with a final newline "
+                "prints like alice. Refuse it with the allowlist; note that in Python a pattern ending in $ "
+                "also matches just before a final newline: end it with \\Z (or use re.fullmatch)")
 
 
 # --------------------------------------------------------------------------------------------
