@@ -50,6 +50,17 @@ def test_each_edit_applies_exactly_once_to_the_current_solution(mutant):
     assert not problems, "; ".join(problems) + " (update the catalogue after changing the solution)"
 
 
+def test_an_entry_with_edit_tables_and_an_edit_of_its_own_is_refused(tmp_path, monkeypatch):
+    """A top-level file/find/replace beside [[mutant.edit]] tables would be ignored without a word."""
+    (tmp_path / "step01_setup.toml").write_text(
+        '[[mutant]]\nexercise = "health"\nname = "x"\nmistake = "m"\nsource = "s"\n'
+        'file = "__init__.py"\nfind = "a"\nreplace = "b"\n'
+        '[[mutant.edit]]\nfile = "__init__.py"\nfind = "c"\nreplace = "d"\n', encoding="utf-8")
+    monkeypatch.setattr(mutants, "catalogue_files", lambda: [tmp_path / "step01_setup.toml"])
+    with pytest.raises(mutants.CatalogueError, match="would be ignored"):
+        mutants.load_catalogue(COURSE)
+
+
 def test_a_mutant_copy_is_the_solution_with_the_edit(tmp_path):
     """A mutant's folder is a copy of the step's solution that differs only where the edit says."""
     mutant = next(m for m in CATALOGUE if m.kind == "mutant")

@@ -104,6 +104,9 @@ def load_catalogue(course: Course | None = None) -> list[Mutant]:
                 if (kind, f"{entry['exercise']}/{entry['name']}") in seen:
                     raise CatalogueError(f"{where}: the name {entry['name']!r} is used twice for {entry['exercise']}")
                 seen.add((kind, f"{entry['exercise']}/{entry['name']}"))
+                if entry.get("edit") and any(k in entry for k in ("file", "find", "replace")):
+                    raise CatalogueError(f"{where}: has [[mutant.edit]] tables and a file/find/replace of its own; "
+                                         "move the top-level edit into an edit table (it would be ignored)")
                 raw_edits = entry.get("edit") or [{k: entry.get(k) for k in ("file", "find", "replace")}]
                 edits = []
                 for e in raw_edits:
