@@ -234,8 +234,9 @@ def run_check(step: Step, solution: bool = False, verbose: bool = False, quick: 
     first_files = quick_files(step)
     rest_files = [f for f in lesson_files(step, course) if f not in first_files]
     started = time.monotonic()
-    first_run = StepRun(step, root, files=first_files, course=course)
-    rest_runs = [StepRun(step, root, files=files, course=course, background=True)
+    tracebacks = ("--tb=short",) if verbose else ()  # -v prints pytest's output: with its tracebacks
+    first_run = StepRun(step, root, files=first_files, course=course, options=tracebacks)
+    rest_runs = [StepRun(step, root, files=files, course=course, background=True, options=tracebacks)
                  for files in split_rest(rest_files)] if not quick else []
     try:
         first = first_run.finish()

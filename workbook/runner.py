@@ -131,6 +131,10 @@ def pytest_command(target: Path, report: Path, files: list[Path], options: list[
     return [
         sys.executable, "-m", "pytest", *(str(f.relative_to(REPO)) for f in files),
         "-q", "--no-header", "-p", "no:cacheprovider",
+        # The verdict reads each failure from its exception (workbook/pytest_report.py), never from
+        # pytest's traceback text; formatting that text for every failing check of a starter cost
+        # ~0.8 s on step 03. `check -v`, which prints pytest's own output, asks for --tb=short.
+        "--tb=line",
         "-o", "addopts=",  # no nbval, no xdist here: they are for the full test run
         "-p", "pytest_timeout",  # plugins do not autoload here; this one bounds every test:
         # A check takes ~2 s at most; a hung one stops the run (tests/conftest.py).
@@ -232,7 +236,8 @@ class StepRun:
     """Step N's tests (lessons 1..N, or just ``files``) against ``target/<slug>``, running."""
 
     def __init__(self, step: Step, target: Path, *, course: Course | None = None,
-                 env: dict[str, str] | None = None, files: list[Path] | None = None, background: bool = False):
+                 env: dict[str, str] | None = None, files: list[Path] | None = None, background: bool = False,
+                 options: tuple[str, ...] = ()):
         course = course or load()
         self.files = lesson_files(step, course) if files is None else files
         self.result = CheckResult(step=step, target=target)
@@ -240,7 +245,8 @@ class StepRun:
         if not step.folder(target).is_dir():
             self.result.problem = f"{step.folder(target)} does not exist"
         else:
-            self.run = PytestRun(self.files, target, [f"--workbook-step={step.number}"], env=env, background=background)
+            self.run = PytestRun(self.files, target, [f"--workbook-step={step.number}", *options], env=env,
+                                 background=background)
 
     def finish(self, timeout: float = 300.0) -> CheckResult:
         """Wait for the verdicts."""
