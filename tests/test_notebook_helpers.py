@@ -145,6 +145,32 @@ def test_masking_hides_what_changes_between_runs():
         "request_id": "<request id>", "items": [{"created_at": "<time>", "title": "t"}]}
 
 
+def test_a_race_sends_every_request_at_once_and_returns_every_answer():
+    import threading
+    import time
+
+    from flask import Flask
+
+    from lab import sessions
+
+    app, inside, most = Flask("race"), [], []
+    lock = threading.Lock()
+
+    @app.post("/slow")
+    def slow():
+        with lock:
+            inside.append(1)
+            most.append(len(inside))
+        time.sleep(0.05)
+        with lock:
+            inside.pop()
+        return {"ok": True}
+
+    answers = sessions.race(app, "/slow", "a-token", n=4)
+    assert [a.status_code for a in answers] == [200] * 4
+    assert max(most) > 1, "the requests were sent one after the other, not at once"
+
+
 def test_only_owasp_grade_argon2id_settings_are_green():
     from lab.authentication import is_strong_enough
 

@@ -358,37 +358,19 @@ Eight requests arrive at the same moment, each with the same refresh token (a th
 owner, or a buggy client retrying). **Predict**: how many of them get new tokens? And does the
 winner's new refresh token work afterwards? Write your guess, then run the cell.
 ''', r'''
-import threading
 from collections import Counter
 
 prediction = ...  # how many 200s out of 8? and the winner's refresh token afterwards: 200 or 401?
 
-
-def race(token, n=8):
-    """n refreshes with one refresh token, released at the same moment: their answers."""
-    gate, answers = threading.Barrier(n), []
-
-    def refresh_now():
-        gate.wait()
-        answers.append(call(app07, "POST", "/refresh", token))
-
-    threads = [threading.Thread(target=refresh_now) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return answers
-
-
 if prediction is ...:
     print("Write your prediction on the first line (replace the ...), then run this cell again.")
 else:
-    answers = race(login(app07, "mallory")["refresh_token"])
+    answers = lab.race(app07, "/refresh", login(app07, "mallory")["refresh_token"])  # 8 at once
     winner = next(r for r in answers if r.status_code == 200).get_json()
     print("you predicted:", guess(prediction), "| answers:", dict(sorted(Counter(r.status_code for r in answers).items())),
           "| the winner's new refresh token:", call(app07, "POST", "/refresh", winner["refresh_token"]).status_code)
 ''', r'''
-answers = race(login(app07, "mallory")["refresh_token"])
+answers = lab.race(app07, "/refresh", login(app07, "mallory")["refresh_token"])  # 8 at once
 print("answers:", dict(sorted(Counter(r.status_code for r in answers).items())))
 winner = next(r for r in answers if r.status_code == 200).get_json()
 print("the winner's new refresh token:", call(app07, "POST", "/refresh", winner["refresh_token"]).status_code)

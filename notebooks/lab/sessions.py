@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from .common import call, masked_with, picture, shown_with
@@ -88,6 +89,22 @@ def make_admin(app, user):
     result = app.test_cli_runner().invoke(args=["create-admin", user],
                                           input=f"{PASSWORDS[user]}\n{PASSWORDS[user]}\n")
     assert result.exit_code == 0, result.output
+
+
+def race(app, path, token, n=8) -> list:
+    """``n`` POSTs to ``path`` with one bearer token, released at the same moment (a barrier): their answers."""
+    gate, answers = threading.Barrier(n), []
+
+    def send():
+        gate.wait()
+        answers.append(call(app, "POST", path, token))
+
+    threads = [threading.Thread(target=send) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
 
 
 def claims(token) -> dict:
