@@ -85,20 +85,27 @@ def test_a_refusal_never_quotes_the_password(client):
               "the 400 sends the refused password back: say what is wrong (error.messages), never what was sent")
 
 
+INCOMPLETE_BODIES = ({"username": "alice"}, {"password": PASSWORD}, {"username": "alice", "password": None},
+                     {"username": None, "password": PASSWORD})
+
+
+def refuses_incomplete_bodies(client, path, what, exercise):
+    """Each body of INCOMPLETE_BODIES sent to ``path`` gets a 400 naming the missing field, never a crash."""
+    for body in INCOMPLETE_BODIES:
+        try:
+            r = client.post(path, json=body)
+        except Exception as exc:  # testing mode: an exception in the view reaches the test
+            pytest.fail(f"a {what} with {body} crashed ({type(exc).__name__}, a 500 in production): both "
+                        "fields are required (required=True), and null is not a string", pytrace=False)
+        missing = next(k for k in ("username", "password") if body.get(k) is None)
+        refused(r, exercise, f"a {what} with {body} was accepted ({{status}}): both fields are required", missing)
+
+
 @pytest.mark.exercise("validation-errors", when_named=True)
 @pytest.mark.exercise("register-schema")
 def test_a_registration_without_both_fields_is_a_400(client):
     """A registration that lacks the username or the password (or sends null) gets 400, never a crash."""
-    for body in ({"username": "alice"}, {"password": PASSWORD}, {"username": "alice", "password": None},
-                 {"username": None, "password": PASSWORD}):
-        try:
-            r = client.post("/register", json=body)
-        except Exception as exc:  # testing mode: an exception in the view reaches the test
-            pytest.fail(f"a registration with {body} crashed ({type(exc).__name__}, a 500 in production): both "
-                        "fields are required (required=True), and null is not a string", pytrace=False)
-        missing = next(k for k in ("username", "password") if body.get(k) is None)
-        refused(r, "register-schema", f"a registration with {body} was accepted ({{status}}): both fields are required",
-                missing)
+    refuses_incomplete_bodies(client, "/register", "registration", "register-schema")
 
 
 @pytest.mark.exercise("validation-errors", when_named=True)
@@ -106,15 +113,7 @@ def test_a_registration_without_both_fields_is_a_400(client):
 def test_a_login_without_both_fields_is_a_400(client):
     """A login body that lacks the username or the password (or sends null) gets 400, never a crash."""
     register(client)
-    for body in ({"username": "alice"}, {"password": PASSWORD}, {"username": "alice", "password": None},
-                 {"username": None, "password": PASSWORD}):
-        try:
-            r = client.post("/login", json=body)
-        except Exception as exc:  # testing mode: an exception in the view reaches the test
-            pytest.fail(f"a login with {body} crashed ({type(exc).__name__}, a 500 in production): both fields are "
-                        "required (required=True), and null is not a string", pytrace=False)
-        missing = next(k for k in ("username", "password") if body.get(k) is None)
-        refused(r, "login-schema", f"a login with {body} was accepted ({{status}}): both fields are required", missing)
+    refuses_incomplete_bodies(client, "/login", "login", "login-schema")
 
 
 @pytest.mark.exercise("validation-errors")
