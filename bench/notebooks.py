@@ -50,7 +50,7 @@ def main() -> int:
 
     course = load()
     steps = [s for s in course.steps if not args.steps or s.number in args.steps]
-    rows, figures, worst = [], {}, 0.0
+    figures, worst = {}, 0.0
     print(f"{'notebook':28} {'wall':>7} {'cells':>7}  verdict")
     for step in steps:
         notebook = REPO / "notebooks" / step.notebook
