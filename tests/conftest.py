@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness import (LearnerCodeError, LiveServer, StepTarget, free_port, share_url_builders, strong_key,
-                           wait_for_port)
+                           ignores_test_config, wait_for_port)
+from tests.verdict import ExerciseFailure
 from workbook.course import REPO, lesson_of, load
 
 
@@ -252,6 +253,17 @@ def make_app(step, database_path):
             return step.create_app(config)
         except LearnerCodeError as exc:
             pytest.fail(str(exc), pytrace=False)
+        except Exception:
+            # A refusal of the strong key this fixture put in test_config: if the same key from the
+            # environment starts the app, test_config is not applied, and that is 1.1's to fix,
+            # whichever exercise the test is about (the refusal would point at 1.2).
+            if "JWT_SECRET_KEY" not in overrides and ignores_test_config(step, config):
+                raise ExerciseFailure(
+                    "config-order",
+                    "create_app(test_config) refused the strong key that test_config gave it, yet starts with the "
+                    "same key from FLASK_JWT_SECRET_KEY: test_config is not applied. Load it last, with "
+                    "app.config.from_mapping(test_config)") from None
+            raise
 
     return make
 

@@ -15,8 +15,13 @@ import sys
 
 import pytest
 
-from tests.harness import strong_key, subprocess_timeout
+from tests.harness import ignores_test_config, strong_key, subprocess_timeout
 from tests.verdict import check
+
+# Every test here builds its app through create_app(test_config) (the make_app fixture): when
+# test_config is lost on the way in, the fixture and the refusal checks blame 1.1, where the fix
+# belongs, whichever exercise the test is about.
+pytestmark = pytest.mark.exercise("config-order", when_named=True)
 
 # ---------------------------------------------------------------------------------------------
 # exercise 1.3 health
@@ -149,12 +154,15 @@ STRONG_KEYS = {
 
 @pytest.mark.exercise("strong-secret")
 @pytest.mark.parametrize("key", STRONG_KEYS.values(), ids=STRONG_KEYS.keys())
-def test_starts_with_a_strong_key(make_app, key):
+def test_starts_with_a_strong_key(step, make_app, key):
     """The app starts with a key made by a CSPRNG that holds 256 random bits, in any usual encoding."""
     try:
         app = make_app(JWT_SECRET_KEY=key)
     except Exception as exc:  # the step's InsecureConfigError
         said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        check(not ignores_test_config(step, {"TESTING": True, "JWT_SECRET_KEY": key}), "config-order",
+              f"the strong key in test_config never reached the app (it said: {said}), yet the app starts with it "
+              "from FLASK_JWT_SECRET_KEY: apply test_config last, with app.config.from_mapping(test_config)")
         pytest.fail(f"the app refused a strong random key of {len(key.encode('utf-8'))} bytes ({len(key)} characters): "
                     f"accept any key that holds 256 random bits, whatever its alphabet (it said: {said})",
                     pytrace=False)
@@ -172,7 +180,7 @@ REFUSAL_REASONS = {
 
 @pytest.mark.exercise("strong-secret")
 @pytest.mark.parametrize("key", REFUSAL_REASONS, ids=["30 bytes", "32 bytes of letters", "32 hex characters", "a pattern"])
-def test_a_refusal_names_the_real_problem(make_app, key):
+def test_a_refusal_names_the_real_problem(step, make_app, key):
     """A short key is refused as too short (counted in bytes); a long one that is not random, as not random."""
     size = len(key.encode("utf-8"))
     try:
@@ -184,6 +192,9 @@ def test_a_refusal_names_the_real_problem(make_app, key):
                     "length is not randomness; refuse what estimated_entropy() scores under MIN_SECRET_BITS", pytrace=False)
     message = refusal.lower()
     must, must_not = REFUSAL_REASONS[key]
+    check(all(word in message for word in must) or not ignores_test_config(step), "config-order",
+          f"the key in test_config never reached the app (it was refused with {refusal.splitlines()[0]!r}, "
+          "yet starts from FLASK_JWT_SECRET_KEY): apply test_config last, with app.config.from_mapping(test_config)")
     assert all(word in message for word in must) and not any(word in message for word in must_not), (
         f"a key of {size} bytes ({len(key)} characters) was refused with: {refusal.splitlines()[0]!r}; "
         + ("say it is too short, in bytes (RFC 7518 §3.2 asks for 32)" if "short" in must else
@@ -192,12 +203,15 @@ def test_a_refusal_names_the_real_problem(make_app, key):
 
 
 @pytest.mark.exercise("strong-secret")
-def test_a_numeric_key_is_refused_with_the_reason(make_app):
+def test_a_numeric_key_is_refused_with_the_reason(step, make_app):
     """A key the environment turned into a number is refused, and the refusal says why that happened."""
     # FLASK_JWT_SECRET_KEY=1234...: from_prefixed_env() parses values as JSON first, so digits become an int.
     with pytest.raises(Exception) as refused:
         make_app(JWT_SECRET_KEY=12345678901234567890123456789012345)
     message = str(refused.value)
+    check(("number" in message.lower() and "json" in message.lower()) or not ignores_test_config(step), "config-order",
+          f"the key in test_config never reached the app (it was refused with {message.splitlines()[0]!r}, yet "
+          "starts from FLASK_JWT_SECRET_KEY): apply test_config last, with app.config.from_mapping(test_config)")
     assert "JWT_SECRET_KEY" in message and "secrets.token_hex" in message, (
         f"the refusal of a numeric key should name JWT_SECRET_KEY and say how to make one; it said: {message!r}"
     )
