@@ -787,7 +787,10 @@ def sync(check_only: bool) -> None:
 @click.argument("step_numbers", nargs=-1, metavar="[STEP]...")
 @click.option("--all", "every_killer", is_flag=True,
               help="Run every check on every mutant and list each check that kills it (slower).")
-def dev_mutants(step_numbers: tuple[str, ...], every_killer: bool) -> None:
+@click.option("--whole-lesson", is_flag=True,
+              help="Run each mutant against its whole lesson: any failure reported under another exercise "
+                   "(MISATTRIBUTED) shows. About 4 minutes for the course.")
+def dev_mutants(step_numbers: tuple[str, ...], every_killer: bool, whole_lesson: bool) -> None:
     """Run the mutant catalogue (tests/mutants/) and print the kill table.
 
     For each exercise: each plausible wrong solution, and the check that killed it (or SURVIVED:
@@ -797,7 +800,7 @@ def dev_mutants(step_numbers: tuple[str, ...], every_killer: bool) -> None:
     from . import mutants
 
     numbers = [_step(n).number for n in step_numbers] or None
-    runs = mutants.run_all(numbers, every_killer=every_killer)
+    runs = mutants.run_all(numbers, every_killer=every_killer, whole_lesson=whole_lesson)
     for line in mutants.kill_table(runs):
         ui.echo(line, fg="red" if (" SURVIVED " in line or " FAILS " in line or "MISATTRIBUTED" in line
                                    or " ERROR " in line) else None)

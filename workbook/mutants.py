@@ -28,6 +28,7 @@ the end.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -302,9 +303,14 @@ def run_step(step: Step, mutants: list[Mutant], *, every_killer: bool = False, t
     return run
 
 
-def run_all(step_numbers: list[int] | None = None, *, every_killer: bool = False) -> list[StepRun]:
+def run_all(step_numbers: list[int] | None = None, *, every_killer: bool = False,
+            whole_lesson: bool = False) -> list[StepRun]:
+    """Each step's run. ``whole_lesson``: every mutant meets every test of its lesson (as
+    ``attribution = true`` asks for one), so a failure reported under another exercise shows."""
     course = load()
     mutants = load_catalogue(course)
+    if whole_lesson:
+        mutants = [dataclasses.replace(m, attribution=True) if m.kind == "mutant" else m for m in mutants]
     steps = [s for s in course.steps if step_numbers is None or s.number in step_numbers]
     return [run_step(s, mutants, every_killer=every_killer, course=course) for s in steps]
 
