@@ -44,12 +44,42 @@ def is_problem(r, status):
     return ""
 
 
+NOT_FOUND = "/no/such/thing"
+
+
 def shape_is_the_fault(r, status) -> bool:
     """The app's problem() answered (the body has RFC 9457 members), with the right status, but the
     document is wrong: the fix belongs in problem() (5.1), not in whoever called it."""
+    return r.status_code == status and made_by_problem(r) and bool(is_problem(r, status))
+
+
+def made_by_problem(r) -> bool:
+    """The answer comes from the app's problem(): problem+json, or a body with RFC 9457 members."""
     body = r.get_json(silent=True)
-    made_by_problem = r.mimetype == PROBLEM or (isinstance(body, dict) and ("type" in body or "title" in body))
-    return r.status_code == status and made_by_problem and bool(is_problem(r, status))
+    return r.mimetype == PROBLEM or (isinstance(body, dict) and ("type" in body or "title" in body))
+
+
+def problem_sends_no_status(client) -> bool:
+    """Do the app's problem documents go out with another HTTP status than the one they name? Asked of
+    the app's 404 for an unknown path, which nothing but problem() (5.1) answers."""
+    r = client.get(NOT_FOUND)
+    body = r.get_json(silent=True)
+    return isinstance(body, dict) and body.get("status") == 404 and r.status_code != 404
+
+
+def status_is_problems_fault(r, status, client) -> str:
+    """Why the wrong HTTP status is problem()'s fault (5.1), "" when it is not: the app's problem
+    document names the expected status but goes out with another, and so does its 404 — problem()
+    does not set the response's status, whoever calls it. (A caller that changes the status of a
+    right problem, as a loader answering 422 would, leaves the 404 alone: the fix is the caller's.)"""
+    body = r.get_json(silent=True)
+    if r.status_code == status or not made_by_problem(r) or not isinstance(body, dict) or body.get("status") != status:
+        return ""
+    if not problem_sends_no_status(client):
+        return ""
+    return (f"the problem document says \"status\": {status} but the answer goes out {r.status_code}, and so does "
+            f"the 404 of an unknown path: problem() must set the response's HTTP status to the status it names "
+            "(RFC 9457 §3.1.2): clients, caches and monitors read the status line, not the body")
 
 
 def token_for(client, username="alice"):
@@ -64,7 +94,7 @@ def token_for(client, username="alice"):
 # --------------------------------------------------------------------------------------------
 
 ERRORS = {
-    "404 unknown path": (lambda c: c.get("/no/such/thing"), 404),
+    "404 unknown path": (lambda c: c.get(NOT_FOUND), 404),
     "405 wrong method": (lambda c: c.delete("/login"), 405),
     "413 oversized body": (lambda c: c.post("/login", data="x" * 20_000, content_type="application/json"), 413),
     "415 not JSON": (lambda c: c.post("/login", data="username=a", content_type="text/plain"), 415),
@@ -194,7 +224,9 @@ def test_every_token_failure_is_a_401_problem(app, kind):
                     "production: Flask-JWT-Extended 4 calls unauthorized_loader and invalid_token_loader with a reason, "
                     "expired_token_loader and the others with (jwt_header, jwt_payload)", pytrace=False)
     why = is_problem(r, 401)
-    check(not why, "problem-details" if shape_is_the_fault(r, 401) else "jwt-loaders",
+    status_fault = status_is_problems_fault(r, 401, client) if why else ""
+    check(not why, "problem-details" if status_fault or shape_is_the_fault(r, 401) else "jwt-loaders",
+          f"a token that is '{kind}': {status_fault}" if status_fault else
           f"a token that is '{kind}' {why} (Flask-JWT-Extended answers 422 by default: use its loaders)")
     challenge = r.headers.get("WWW-Authenticate", "")
     assert challenge.startswith("Bearer"), f"the 401 for '{kind}' lacks WWW-Authenticate: Bearer (RFC 6750 §3)"
@@ -257,7 +289,9 @@ def test_a_bug_gets_a_generic_500_with_a_request_id(make_app, broken, testing, c
     except RuntimeError:
         pytest.fail("the exception escaped the app (in testing mode): register errorhandler(Exception)")
     why = is_problem(r, 500)
-    check(not why, "problem-details" if shape_is_the_fault(r, 500) else "last-resort", f"a bug {why}")
+    status_fault = status_is_problems_fault(r, 500, client) if why else ""
+    check(not why, "problem-details" if status_fault or shape_is_the_fault(r, 500) else "last-resort",
+          f"a bug: {status_fault}" if status_fault else f"a bug {why}")
     text = r.get_data(as_text=True)
     for leak in ("RuntimeError", "sqlite3", "/srv/app", "SELECT", "Traceback", ".py"):
         assert leak not in text, f"the 500 leaks {leak!r} to the client: {text[:300]}"

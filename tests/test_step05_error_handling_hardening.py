@@ -22,6 +22,8 @@ import logging
 
 from tests.harness import free_port, strong_key, subprocess_timeout
 from tests.test_step05_error_handling import broken  # noqa: F401 (a fixture)
+from tests.test_step05_error_handling import status_is_problems_fault
+from tests.verdict import check
 
 PASSWORD = "violet kettle under a quiet moon"
 
@@ -92,11 +94,14 @@ HTTP_ERRORS = {
 
 
 @pytest.mark.exercise("last-resort")
+@pytest.mark.exercise("problem-details", when_named=True)
 @pytest.mark.parametrize("kind", HTTP_ERRORS)
 def test_an_http_error_is_not_a_bug(client, kind):
     """A 404 or a 405 keeps its status: the catch-all for bugs does not turn the client's mistakes into 500s."""
     send, status = HTTP_ERRORS[kind]
     r = send(client)
+    status_fault = status_is_problems_fault(r, status, client)
+    check(not status_fault, "problem-details", f"{kind}: {status_fault}")
     assert r.status_code != 500, (
         f"{kind} answered 500 instead of {status}: the handler for bugs caught an HTTP error (a 404 is an "
         "HTTPException, an Exception too). Keep errorhandler(HTTPException) for HTTP errors, or hand them on "
@@ -106,6 +111,7 @@ def test_an_http_error_is_not_a_bug(client, kind):
 
 
 @pytest.mark.exercise("last-resort")
+@pytest.mark.exercise("problem-details", when_named=True)
 def test_the_log_of_a_bug_holds_no_password_or_token(make_app, broken, caplog):  # noqa: F811 (the fixture)
     """The traceback of a bug is logged, but not the password or the token of the request that met it."""
     app = make_app()
@@ -114,6 +120,8 @@ def test_the_log_of_a_bug_holds_no_password_or_token(make_app, broken, caplog): 
     token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJlLW9mLWEtcmVhbC10b2tlbg"
     r = client.post("/register", json={"username": "alice", "password": PASSWORD},
                     headers={"Authorization": f"Bearer {token}"})
+    status_fault = status_is_problems_fault(r, 500, client)
+    check(not status_fault, "problem-details", f"a registration whose hashing raised: {status_fault}")
     assert r.status_code == 500, f"a registration whose hashing raised answered {r.status_code}"
     text = caplog.text
     for secret, what in ((PASSWORD, "the password"), (token, "the bearer token")):
