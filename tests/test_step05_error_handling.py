@@ -82,6 +82,14 @@ def status_is_problems_fault(r, status, client) -> str:
             "(RFC 9457 §3.1.2): clients, caches and monitors read the status line, not the body")
 
 
+def the_library_answered(r) -> bool:
+    """Flask-JWT-Extended's own answer to a token failure — {"msg": ...} as application/json, no request
+    id, no challenge: the app's loader for it (5.2) never ran."""
+    body = r.get_json(silent=True)
+    return (r.mimetype == "application/json" and isinstance(body, dict) and set(body) == {"msg"}
+            and "WWW-Authenticate" not in r.headers)
+
+
 def token_for(client, username="alice"):
     assert client.post("/register", json={"username": username, "password": PASSWORD}).status_code == 201
     r = client.post("/login", json={"username": username, "password": PASSWORD})
@@ -106,12 +114,28 @@ ERRORS = {
 }
 
 
+# The error a missing unauthorized_loader (5.2) leaves to Flask-JWT-Extended: its failure is
+# reported there when the answer shows it.
+TOKEN_ERROR_KINDS = {"401 no token"}
+
+
+def error_case(kind):
+    marks = []
+    if kind in TOKEN_ERROR_KINDS:
+        marks.append(pytest.mark.exercise("jwt-loaders", when_named=True))
+    return pytest.param(kind, marks=marks, id=kind)
+
+
 @pytest.mark.exercise("problem-details")
-@pytest.mark.parametrize("kind", ERRORS)
+@pytest.mark.parametrize("kind", [error_case(kind) for kind in ERRORS])
 def test_every_error_is_a_problem_document(client, kind):
     """Every error answers application/problem+json with type, title, status (= the HTTP status) and a request id."""
     send, status = ERRORS[kind]
     r = send(client)
+    if kind in TOKEN_ERROR_KINDS:
+        check(not the_library_answered(r), "jwt-loaders",
+              f"{kind}: Flask-JWT-Extended answered itself ({r.get_json(silent=True)}, {r.mimetype}, no challenge): "
+              "the app's unauthorized_loader never ran. Register one that answers the 401 problem")
     why = is_problem(r, status)
     assert not why, f"{kind}: {why}"
     types = r.headers.getlist("Content-Type")
@@ -383,6 +407,7 @@ header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_si
 
 
 @pytest.mark.exercise("problem-details")
+@pytest.mark.exercise("jwt-loaders", when_named=True)
 @FUZZ
 @given(
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]),
@@ -403,4 +428,7 @@ def test_fuzzing_every_endpoint_gives_no_5xx(client, method, path, body, content
     r = client.open(path, method=method, data=body, headers=headers)
     assert r.status_code < 500, f"{method} {path} with {headers} and {body[:80]!r} answered {r.status_code}"
     if r.status_code >= 400 and method != "HEAD":
+        check(not the_library_answered(r), "jwt-loaders",
+              f"{method} {path} with {headers}: Flask-JWT-Extended answered the {r.status_code} itself "
+              f"({r.get_json(silent=True)}, {r.mimetype}, no challenge): register the loader for this token failure")
         assert r.mimetype == PROBLEM, f"{method} {path} answered a {r.status_code} as {r.mimetype}"
