@@ -82,12 +82,27 @@ def status_is_problems_fault(r, status, client) -> str:
             "(RFC 9457 §3.1.2): clients, caches and monitors read the status line, not the body")
 
 
+def http_errors_become_500s(r, status, client) -> bool:
+    """A client's error answered as a bug: a 500 problem where a 4xx was due, and the 404 of an unknown
+    path — which no code of the app can raise as a bug — is a 500 too. Only the last resort (5.3)
+    answers 500: it caught the HTTPExceptions that errorhandler(HTTPException) should answer."""
+    if status >= 500 or r.status_code != 500 or not made_by_problem(r):
+        return False
+    probe = r if status == 404 else client.get(NOT_FOUND)
+    return probe.status_code == 500
+
+
 def the_library_answered(r) -> bool:
     """Flask-JWT-Extended's own answer to a token failure — {"msg": ...} as application/json, no request
     id, no challenge: the app's loader for it (5.2) never ran."""
     body = r.get_json(silent=True)
     return (r.mimetype == "application/json" and isinstance(body, dict) and set(body) == {"msg"}
             and "WWW-Authenticate" not in r.headers)
+
+
+SWALLOWED = ("{kind} answered 500 instead of {status}, as the 404 of an unknown path does: the handler for bugs "
+             "caught an HTTP error (an HTTPException is an Exception too). Keep errorhandler(HTTPException) for "
+             "HTTP errors, or hand them on (if isinstance(error, HTTPException): return http_error(error))")
 
 
 def token_for(client, username="alice"):
@@ -114,13 +129,17 @@ ERRORS = {
 }
 
 
-# The error a missing unauthorized_loader (5.2) leaves to Flask-JWT-Extended: its failure is
-# reported there when the answer shows it.
+# The HTTP errors (HTTPExceptions: Flask's, Werkzeug's, abort()) that a catch-all for bugs (5.3) could
+# swallow, and the error a missing unauthorized_loader (5.2) leaves to Flask-JWT-Extended: a failure
+# of theirs is reported there when the answer shows it.
+HTTP_ERROR_KINDS = {"404 unknown path", "405 wrong method", "413 oversized body", "415 not JSON", "400 malformed JSON"}
 TOKEN_ERROR_KINDS = {"401 no token"}
 
 
 def error_case(kind):
     marks = []
+    if kind in HTTP_ERROR_KINDS:
+        marks.append(pytest.mark.exercise("last-resort", when_named=True))
     if kind in TOKEN_ERROR_KINDS:
         marks.append(pytest.mark.exercise("jwt-loaders", when_named=True))
     return pytest.param(kind, marks=marks, id=kind)
@@ -136,6 +155,8 @@ def test_every_error_is_a_problem_document(client, kind):
         check(not the_library_answered(r), "jwt-loaders",
               f"{kind}: Flask-JWT-Extended answered itself ({r.get_json(silent=True)}, {r.mimetype}, no challenge): "
               "the app's unauthorized_loader never ran. Register one that answers the 401 problem")
+    if kind in HTTP_ERROR_KINDS:
+        check(not http_errors_become_500s(r, status, client), "last-resort", SWALLOWED.format(kind=kind, status=status))
     why = is_problem(r, status)
     assert not why, f"{kind}: {why}"
     types = r.headers.getlist("Content-Type")
@@ -182,9 +203,12 @@ def test_validation_problems_keep_the_messages_per_field(client):
 
 
 @pytest.mark.exercise("problem-details")
+@pytest.mark.exercise("last-resort", when_named=True)
 def test_405_keeps_its_allow_header(client):
     """The 405 problem still says which methods are allowed (Allow header)."""
     r = client.delete("/login")
+    check(not http_errors_become_500s(r, 405, client), "last-resort",
+          SWALLOWED.format(kind="DELETE /login", status=405) + "; the 500 has no Allow header either")
     assert "POST" in r.headers.get("Allow", ""), "the 405 lost its Allow header"
 
 
@@ -407,6 +431,7 @@ header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_si
 
 
 @pytest.mark.exercise("problem-details")
+@pytest.mark.exercise("last-resort", when_named=True)
 @pytest.mark.exercise("jwt-loaders", when_named=True)
 @FUZZ
 @given(
@@ -426,6 +451,9 @@ def test_fuzzing_every_endpoint_gives_no_5xx(client, method, path, body, content
     if request_id is not None:
         headers["X-Request-ID"] = request_id
     r = client.open(path, method=method, data=body, headers=headers)
+    if r.status_code == 500:
+        check(not http_errors_become_500s(r, 400, client), "last-resort",
+              SWALLOWED.format(kind=f"{method} {path}", status="a 4xx"))
     assert r.status_code < 500, f"{method} {path} with {headers} and {body[:80]!r} answered {r.status_code}"
     if r.status_code >= 400 and method != "HEAD":
         check(not the_library_answered(r), "jwt-loaders",
