@@ -59,6 +59,14 @@ class Sessions:
             con.commit()
         return rows
 
+    def revocations_of(self, token):
+        """The revocation store's live entries that refuse ``token``: its own (``jti:``) or its session's
+        (``family:``), read the way a revocation check must read them (not expired)."""
+        claims = jwt_tools.read(token)[1]
+        keys = (f"jti:{claims.get('jti')}", f"family:{claims.get('fam')}")
+        return [key for (key,) in self.store_rows("SELECT key FROM revoked WHERE key IN (?, ?) AND expires_at > ?",
+                                                   *keys, int(time.time()))]
+
 
 @pytest.fixture
 def world(app):
@@ -69,6 +77,25 @@ def assert_refused(r, what):
     assert r.status_code == 401, f"{what}: answered {r.status_code}, expected 401"
     assert r.headers.get("WWW-Authenticate", "").startswith("Bearer"), f"{what}: the 401 has no WWW-Authenticate: Bearer"
     assert r.mimetype == "application/problem+json", f"{what}: the 401 is not a problem document"
+
+
+def assert_ended(world, r, token, what):
+    """``r``, a request with ``token`` after its session was ended (a logout, a detected replay, a new
+    password, an admin's change), is refused. Accepted, the fix is where the chain broke: if the route
+    recorded the end (the store holds the token's entry), the revocation check (7.1) let a token it
+    should refuse through; if the store holds nothing for it, the route (the test's own exercise) did
+    not record it. Tests that call this are marked ``exercise("revocation-check", when_named=True)``."""
+    if r.status_code < 400:
+        recorded = world.revocations_of(token)
+        kind = jwt_tools.read(token)[1].get("type", "access")
+        if recorded:
+            check(False, "revocation-check",
+                  f"{what}: answered {r.status_code}, although the revocation store holds {recorded[0]!r} for it. "
+                  "The session was ended and recorded; the revocation check (@jwt.token_in_blocklist_loader) let "
+                  f"this {kind} token through anyway: it must refuse every token, access and refresh, whose own "
+                  "jti or whose session (fam) has a live entry in the store")
+        what += " (the revocation store holds no entry for it: the end of the session was not recorded)"
+    assert_refused(r, what)
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,6 +182,7 @@ def test_refresh_rotates_the_refresh_token(world):
 
 
 @pytest.mark.exercise("refresh-rotation")
+@pytest.mark.exercise("revocation-check", when_named=True)
 def test_a_replayed_refresh_token_ends_the_session(world):
     """Presenting a retired refresh token again is refused, and ends the whole session (reuse detection)."""
     tokens = world.login()
@@ -162,11 +190,11 @@ def test_a_replayed_refresh_token_ends_the_session(world):
     assert rotated and "refresh_token" in rotated, "the first refresh failed"
     replay = world.refresh(tokens["refresh_token"])
     assert_refused(replay, "a refresh token that was used already worked again (no rotation: it must be retired)")
-    assert_refused(world.refresh(rotated["refresh_token"]),
-                   "after a retired refresh token came back, the session's newest refresh token still works: "
-                   "reuse detection must end the whole session, the thief may hold the new one")
-    assert_refused(world.client.get("/protected", headers=bearer(rotated["access_token"])),
-                   "after reuse was detected, the session's access token still works")
+    assert_ended(world, world.refresh(rotated["refresh_token"]), rotated["refresh_token"],
+                 "after a retired refresh token came back, the session's newest refresh token still works: "
+                 "reuse detection must end the whole session, the thief may hold the new one")
+    assert_ended(world, world.client.get("/protected", headers=bearer(rotated["access_token"])),
+                 rotated["access_token"], "after reuse was detected, the session's access token still works")
     assert world.works(world.login()["access_token"]), "after reuse detection alice cannot log in again"
 
 
@@ -213,6 +241,7 @@ class SlowStore:
 
 
 @pytest.mark.exercise("refresh-rotation")
+@pytest.mark.exercise("revocation-check", when_named=True)
 def test_simultaneous_refreshes_one_wins_and_the_session_ends(world, step):
     """8 simultaneous refreshes of one token: exactly one gets new tokens, and the session is then revoked."""
     tokens = world.login()
@@ -238,8 +267,8 @@ def test_simultaneous_refreshes_one_wins_and_the_session_ends(world, step):
                                    f"({codes}): retiring the token must be one atomic step, so exactly one wins")
     assert set(codes) == {200, 401}, f"simultaneous refreshes answered {codes}"
     winner = next(body for code, body in answers if code == 200)
-    assert_refused(world.refresh(winner["refresh_token"]),
-                   "after a refresh token was presented 8 times, the winner's new refresh token still works")
+    assert_ended(world, world.refresh(winner["refresh_token"]), winner["refresh_token"],
+                 "after a refresh token was presented 8 times, the winner's new refresh token still works")
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,15 +277,16 @@ def test_simultaneous_refreshes_one_wins_and_the_session_ends(world, step):
 
 
 @pytest.mark.exercise("logout")
+@pytest.mark.exercise("revocation-check", when_named=True)
 def test_logout_ends_the_access_and_the_refresh_token(world):
     """After POST /logout the session's access token AND its refresh token are refused; other sessions live."""
     phone, laptop = world.login(), world.login()
     r = world.client.post("/logout", headers=bearer(phone["access_token"]))
     assert r.status_code == 204, f"logout answered {r.status_code}"
-    assert_refused(world.client.get("/protected", headers=bearer(phone["access_token"])),
-                   "after logout the access token still works: a copy of it keeps the session")
-    assert_refused(world.refresh(phone["refresh_token"]),
-                   "after logout the refresh token still mints access tokens: the session did not end")
+    assert_ended(world, world.client.get("/protected", headers=bearer(phone["access_token"])), phone["access_token"],
+                 "after logout the access token still works: a copy of it keeps the session")
+    assert_ended(world, world.refresh(phone["refresh_token"]), phone["refresh_token"],
+                 "after logout the refresh token still mints access tokens: the session did not end")
     assert world.works(laptop["access_token"]), "logging out on one device logged out another"
 
 
@@ -284,16 +314,17 @@ def test_the_store_forgets_what_has_expired(world):
 
 
 @pytest.mark.exercise("logout")
+@pytest.mark.exercise("revocation-check", when_named=True)
 def test_logout_everywhere_ends_every_session(world):
     """POST /logout/all refuses every token of every session of the user; a new login works."""
     sessions = [world.login() for _ in range(3)]
     r = world.client.post("/logout/all", headers=bearer(sessions[0]["access_token"]))
     assert r.status_code == 204, f"/logout/all answered {r.status_code}"
     for i, tokens in enumerate(sessions):
-        assert_refused(world.client.get("/protected", headers=bearer(tokens["access_token"])),
-                       f"after /logout/all session {i + 1}'s access token still works")
-        assert_refused(world.refresh(tokens["refresh_token"]),
-                       f"after /logout/all session {i + 1}'s refresh token still works")
+        assert_ended(world, world.client.get("/protected", headers=bearer(tokens["access_token"])),
+                     tokens["access_token"], f"after /logout/all session {i + 1}'s access token still works")
+        assert_ended(world, world.refresh(tokens["refresh_token"]), tokens["refresh_token"],
+                     f"after /logout/all session {i + 1}'s refresh token still works")
     assert world.works(world.login()["access_token"]), "after /logout/all alice cannot log in again"
 
 
@@ -307,6 +338,7 @@ def test_logout_needs_a_token(world):
 
 
 @pytest.mark.exercise("logout")
+@pytest.mark.exercise("revocation-check", when_named=True)
 def test_disabling_and_enabling_an_account_ends_its_sessions(world):
     """An admin disables alice, then enables her again: her old tokens stay refused (ASVS 5.0 V7.4.2)."""
     root = world.admin()["access_token"]
@@ -315,14 +347,15 @@ def test_disabling_and_enabling_an_account_ends_its_sessions(world):
     for disabled in (True, False):
         r = world.client.patch(f"/admin/users/{user_id}", json={"disabled": disabled}, headers=bearer(root))
         assert r.status_code == 200, f"the admin's PATCH disabled={disabled} answered {r.status_code}"
-    assert_refused(world.client.get("/protected", headers=bearer(alice["access_token"])),
-                   "a disabled, then re-enabled account's old access token works again (ASVS V7.4.2)")
-    assert_refused(world.refresh(alice["refresh_token"]),
-                   "a disabled, then re-enabled account's old refresh token works again (ASVS V7.4.2)")
+    assert_ended(world, world.client.get("/protected", headers=bearer(alice["access_token"])), alice["access_token"],
+                 "a disabled, then re-enabled account's old access token works again (ASVS V7.4.2)")
+    assert_ended(world, world.refresh(alice["refresh_token"]), alice["refresh_token"],
+                 "a disabled, then re-enabled account's old refresh token works again (ASVS V7.4.2)")
     assert world.works(world.login()["access_token"]), "the re-enabled account cannot log in"
 
 
 @pytest.mark.exercise("logout")
+@pytest.mark.exercise("revocation-check", when_named=True)
 def test_a_demoted_admins_refresh_token_ends(world):
     """An admin demoted by another admin: their old refresh token is refused."""
     root = world.admin()
@@ -333,7 +366,8 @@ def test_a_demoted_admins_refresh_token_ends(world):
     boss = world.login("boss")
     r = world.client.patch(f"/admin/users/{boss_id}", json={"role": "user"}, headers=bearer(root["access_token"]))
     assert r.status_code == 200, f"demoting boss answered {r.status_code}"
-    assert_refused(world.refresh(boss["refresh_token"]), "a demoted admin's old refresh token still works")
+    assert_ended(world, world.refresh(boss["refresh_token"]), boss["refresh_token"],
+                 "a demoted admin's old refresh token still works")
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,16 +381,17 @@ def change(world, access, current=PASSWORD, new=NEW_PASSWORD):
 
 
 @pytest.mark.exercise("password-change")
+@pytest.mark.exercise("revocation-check", when_named=True)
 def test_a_new_password_ends_every_old_session(world):
     """After a password change every old session's tokens are refused; this client gets a new session."""
     thief, mine = world.login(), world.login()
     r = change(world, mine["access_token"])
     assert r.status_code == 200, f"changing the password answered {r.status_code}: {error_message(r.get_json())}"
     for who, tokens in (("another device's (a thief's)", thief), ("this device's old", mine)):
-        assert_refused(world.client.get("/protected", headers=bearer(tokens["access_token"])),
-                       f"after a password change {who} access token still works")
-        assert_refused(world.refresh(tokens["refresh_token"]),
-                       f"after a password change {who} refresh token still works")
+        assert_ended(world, world.client.get("/protected", headers=bearer(tokens["access_token"])),
+                     tokens["access_token"], f"after a password change {who} access token still works")
+        assert_ended(world, world.refresh(tokens["refresh_token"]), tokens["refresh_token"],
+                     f"after a password change {who} refresh token still works")
     assert world.works(r.get_json()["access_token"]), "the tokens answered by the password change do not work"
     assert world.works(world.login(password=NEW_PASSWORD)["access_token"]), "the new password does not log in"
     r = world.client.post("/login", json={"username": "alice", "password": PASSWORD})
