@@ -15,8 +15,12 @@ import threading
 
 import pytest
 
-from tests.test_step04_rate_limiting import PASSWORD, WRONG
+from tests.test_step04_rate_limiting import PASSWORD, REFUSALS, WRONG
 from tests.test_step04_rate_limiting import login as attempt
+from tests.verdict import check
+
+# Every test here counts refusals through login(): one answered with a success status is json-429's.
+pytestmark = REFUSALS
 
 BOB_PASSWORD = "seven paper lanterns drift north"
 
@@ -162,17 +166,22 @@ def test_a_stolen_device_cookie_buys_one_device_budget_only(world):
 @pytest.mark.exercise("login-limits")
 def test_simultaneous_guesses_with_one_device_cookie_are_all_counted(world):
     """Twelve guesses at once with one device cookie: no more than its budget gets through."""
-    answers, start = [], threading.Barrier(12)
+    answers, failures, start = [], [], threading.Barrier(12)
 
     def guess(n):
         start.wait(timeout=10)
-        answers.append(login(world.client, f"198.51.100.{n}", cookie=world.alice_cookie).status_code)
+        try:
+            answers.append(login(world.client, f"198.51.100.{n}", cookie=world.alice_cookie).status_code)
+        except AssertionError as exc:  # a refusal under a success status (json-429's): raised below
+            failures.append(exc)
 
     threads = [threading.Thread(target=guess, args=(n,)) for n in range(1, 13)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    if failures:
+        raise failures[0]
     passed = [a for a in answers if a != 429]
     assert len(answers) == 12 and len(passed) <= 3, (
         f"12 simultaneous guesses with one device cookie: {len(passed)} got past the limit of 3 ({sorted(answers)}): "
@@ -202,14 +211,28 @@ def test_unknown_clients_share_one_ceiling_and_known_devices_are_not_stopped_by_
     )
 
 
+def one_address_is_stopped(client, address, limit):
+    """The precondition of the two tests below, which watch the key function through login's per-address
+    limit (exercise 4.2's): one plain IPv4 address, alone, is stopped at the configured limit."""
+    answers = [login(client, address, username=f"precondition-{n}").status_code for n in range(limit + 1)]
+    check(answers[limit] == 429, "login-limits", (
+        f"{limit + 1} logins from the one address {address}, each at another account, answered {answers} with "
+        f"RATELIMIT_LOGIN_PER_ADDRESS = {limit} per minute: login's per-address limit does not hold at its "
+        "configured value, so one address tries one password against thousands of accounts. Limit login per "
+        "address with the configured limit (a callable that reads RATELIMIT_LOGIN_PER_ADDRESS, not a string "
+        "typed in the decorator)"))
+
+
 IPV6_SAME_HOST = ["2001:db8:1:2::1", "2001:db8:1:2:aaaa::7", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2:1234::"]
 
 
 @pytest.mark.exercise("limiter-config")
+@pytest.mark.exercise("login-limits", when_named=True)
 def test_an_ipv6_host_cannot_take_a_new_address_for_each_guess(make_app):
     """An IPv6 client is counted by its /64: a host picks any of its 2^64 addresses at will."""
     app = make_app(**{**LIMITS, "RATELIMIT_LOGIN_PER_ADDRESS": "3 per minute", "RATELIMIT_LOGIN_PER_ACCOUNT": "100 per minute"})
     client = app.test_client(use_cookies=False)
+    one_address_is_stopped(client, "192.0.2.76", 3)
     answers = []
     for address in IPV6_SAME_HOST:
         try:
@@ -227,10 +250,12 @@ def test_an_ipv6_host_cannot_take_a_new_address_for_each_guess(make_app):
 
 
 @pytest.mark.exercise("limiter-config")
+@pytest.mark.exercise("login-limits", when_named=True)
 def test_an_ipv4_client_is_one_client_however_its_address_is_written(make_app):
     """198.51.100.7 and ::ffff:198.51.100.7 (IPv4-mapped, from a dual-stack socket) share one bucket."""
     app = make_app(**{**LIMITS, "RATELIMIT_LOGIN_PER_ADDRESS": "2 per minute", "RATELIMIT_LOGIN_PER_ACCOUNT": "100 per minute"})
     client = app.test_client(use_cookies=False)
+    one_address_is_stopped(client, "192.0.2.77", 2)
     answers = [login(client, address, username=f"v{n}").status_code
                for n, address in enumerate(["198.51.100.7", "::ffff:198.51.100.7", "::ffff:198.51.100.7"])]
     assert answers[2] == 429, (
