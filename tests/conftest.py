@@ -257,7 +257,7 @@ def make_app(step, database_path):
             # A refusal of the strong key this fixture put in test_config: if the same key from the
             # environment starts the app, test_config is not applied, and that is 1.1's to fix,
             # whichever exercise the test is about (the refusal would point at 1.2).
-            if "JWT_SECRET_KEY" not in overrides and ignores_test_config(step, config):
+            if "JWT_SECRET_KEY" not in overrides and ignores_test_config(step, config, refused=True):
                 raise ExerciseFailure(
                     "config-order",
                     "create_app(test_config) refused the strong key that test_config gave it, yet starts with the "

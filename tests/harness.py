@@ -321,20 +321,22 @@ def flask_cli(server, *args, stdin=""):
                           timeout=subprocess_timeout())
 
 
-def ignores_test_config(step, config: dict | None = None) -> bool:
+def ignores_test_config(step, config: dict | None = None, refused: bool = False) -> bool:
     """Is the key in test_config lost on its way into the app? True when create_app(config) refuses a
     strong key given in test_config but starts with the same key from FLASK_JWT_SECRET_KEY (exercise
-    1.1's mistake, which makes every refusal look like a missing key). In-process only: grading runs
-    the app in a sandbox, out of this environment's reach."""
+    1.1's mistake, which makes every refusal look like a missing key). ``refused``: the caller has just
+    seen create_app(config) refuse, so it is not asked again. In-process only: grading runs the app in
+    a sandbox, out of this environment's reach."""
     if hasattr(step, "break_function"):
         return False
     config = dict(config or {"TESTING": True, "JWT_SECRET_KEY": strong_key()})
     config.setdefault("JWT_SECRET_KEY", strong_key())
-    try:
-        step.create_app(config)
-        return False
-    except Exception:
-        pass
+    if not refused:
+        try:
+            step.create_app(config)
+            return False
+        except Exception:
+            pass
     rest = {k: v for k, v in config.items() if k != "JWT_SECRET_KEY"}
     saved = os.environ.get("FLASK_JWT_SECRET_KEY")
     os.environ["FLASK_JWT_SECRET_KEY"] = config["JWT_SECRET_KEY"]
